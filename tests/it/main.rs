@@ -1,0 +1,5 @@
+//! The Rust integration suite: one binary, one module per capability. Every test gets its own
+//! database and Redis prefix, so nextest runs them in parallel.
+
+mod foundation;
+mod jobs;
