@@ -1,5 +1,7 @@
 //! The Rust integration suite: one binary, one module per capability. Every test gets its own
 //! database and Redis prefix, so nextest runs them in parallel.
 
+mod admin;
+mod auth;
 mod foundation;
 mod jobs;
