@@ -114,6 +114,7 @@ impl Drop for Tx {
 /// Applies every pending migration of `migrations/`. Diesel's harness is synchronous, so it
 /// runs on a blocking thread over diesel-async's connection wrapper (no libpq needed).
 pub async fn migrate(database_url: &str) -> anyhow::Result<Vec<String>> {
+    create_database_if_missing(database_url).await?;
     let url = database_url.to_string();
     tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<String>> {
         use diesel::Connection;
@@ -122,6 +123,24 @@ pub async fn migrate(database_url: &str) -> anyhow::Result<Vec<String>> {
         Ok(applied.iter().map(|m| m.to_string()).collect())
     })
     .await?
+}
+
+/// A fresh machine has the PostgreSQL server but not our database: create it, so that
+/// `make up` works from nothing. Any other connection error is reported as it is.
+async fn create_database_if_missing(database_url: &str) -> anyhow::Result<()> {
+    let missing = match AsyncPgConnection::establish(database_url).await {
+        Ok(_) => return Ok(()),
+        Err(err) => err.to_string().contains("does not exist"),
+    };
+    let (server, name) = database_url.rsplit_once('/').ok_or_else(|| anyhow::anyhow!("DATABASE_URL has no database name"))?;
+    let name = name.split('?').next().unwrap_or(name);
+    if !missing || name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        anyhow::bail!("cannot connect to DATABASE_URL");
+    }
+    let mut admin = AsyncPgConnection::establish(&format!("{server}/postgres")).await?;
+    sql_query(format!("CREATE DATABASE {name}")).execute(&mut admin).await?;
+    tracing::info!(database = name, "created the database");
+    Ok(())
 }
 
 /// Opens one dedicated connection (not pooled), e.g. for COPY or administrative statements.

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Starts the real `cdp` binary on its own database and a free port, then runs a Python grpcio
+# client that was not generated from this repository against it (reflection, health, a call).
+set -euo pipefail
+cdp=${1:?usage: run.sh path/to/cdp}
+here=$(cd "$(dirname "$0")" && pwd)
+venv=${CDP_CACHE_DIR:-$HOME/.cache/cdp}/interop-venv
+if [ ! -x "$venv/bin/python" ] || ! cmp -s "$here/requirements.txt" "$venv/requirements.txt"; then
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet -r "$here/requirements.txt"
+  cp "$here/requirements.txt" "$venv/requirements.txt"
+fi
+db="cdp_interop_$$"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+export DATABASE_URL="postgres://${PGUSER:-postgres}@${PGHOST:-127.0.0.1}:${PGPORT:-5432}/$db"
+export CDP_LISTEN_ADDR="127.0.0.1:$port" CDP_JWT_SECRET="interop-$(head -c 32 /dev/urandom | base64 | tr -d '/+=\n')"
+export CDP_REDIS_KEY_PREFIX="cdp_interop_$$" RUST_LOG=warn
+unset CDP_WEB_DIST_DIR CDP_BOOTSTRAP_ADMIN_EMAIL CDP_BOOTSTRAP_ADMIN_PASSWORD
+cleanup() {
+  [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
+  psql -h "${PGHOST:-127.0.0.1}" -U "${PGUSER:-postgres}" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+"$cdp" migrate
+"$cdp" serve & pid=$!
+for _ in $(seq 1 100); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+  sleep 0.1
+done
+"$venv/bin/python" "$here/reflection_check.py" "127.0.0.1:$port"
