@@ -7,7 +7,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/cdp-target
 CDP := $(CARGO_TARGET_DIR)/debug/cdp
 BUF := tools/buf/node_modules/.bin/buf
 
-.PHONY: help up env build web proto-ts test lint test-proto test-rust test-web test-interop test-etl clean-test-dbs
+.PHONY: help up env build web proto-ts test test-proto test-rust test-web test-interop test-e2e test-etl clean-test-dbs
 
 help:
 	@echo "make up    - migrate, build the web client, serve UI + gRPC + grpc-web and run the worker"
@@ -46,7 +46,7 @@ up: .env build web
 	  echo "CDP on $${CDP_PUBLIC_URL}: sign in as $${CDP_BOOTSTRAP_ADMIN_EMAIL} (password in .env)" && \
 	  exec $(CDP) serve --with-worker
 
-test: test-proto test-rust test-web test-interop
+test: test-proto test-rust test-web test-interop test-e2e
 	@echo "make test: all suites passed"
 
 # The contract: buf lint (STANDARD) and formatting.
@@ -63,6 +63,10 @@ test-web: proto-ts client-web/node_modules/.installed
 # A client not generated from this repository (Python grpcio + reflection) against a live server.
 test-interop: build
 	tests/interop/run.sh $(CDP)
+
+# The web client in a real browser against the real server (screenshots in tests/e2e/screenshots).
+test-e2e: build web
+	tests/e2e/run.sh $(CDP)
 
 test-etl:
 	infra/airflow/run-tests.sh

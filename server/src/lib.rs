@@ -13,4 +13,5 @@ pub mod jobs;
 pub mod schema;
 pub mod server;
 pub mod telemetry;
+pub mod web;
 pub mod worker;

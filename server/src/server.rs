@@ -1,12 +1,13 @@
 //! `cdp serve`: one port for gRPC (HTTP/2), grpc-web (HTTP/1.1 via tonic-web, with CORS) and
 //! the built web client. Layers, outermost first: tracing, CORS (preflights never reach auth),
-//! grpc-web translation, authentication. Health and reflection are public.
+//! the web client's files, grpc-web translation, authentication. Health and reflection are public.
 
 use crate::{
     admin::{credentials::ServiceCredentialApi, platform_users::PlatformUserApi, roles::RoleApi},
     app::App,
     audit::service::AuditLogApi,
     auth::{layer::{AuthLayer, Authenticator}, service::AuthApi},
+    web::WebAppLayer,
 };
 use cdp_proto::cdp::v1 as pb;
 use http::{HeaderName, Method};
@@ -14,7 +15,7 @@ use std::{sync::Arc, time::Duration};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::{service::Routes, transport::Server};
-use tower_http::{cors::{AllowOrigin, CorsLayer}, services::{ServeDir, ServeFile}};
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 /// RPC services whose capabilities have not landed yet: every method answers UNIMPLEMENTED
 /// (the generated default), never a made-up result.
@@ -47,11 +48,7 @@ pub async fn serve(app: App, listener: TcpListener, shutdown: CancellationToken)
         health_reporter.set_service_status(name, tonic_health::ServingStatus::Serving).await;
     }
 
-    let mut router = routes.routes().into_axum_router();
-    if let Some(dir) = &app.config.web_dist_dir {
-        // Unknown paths get index.html so the client-side router can handle deep links.
-        router = router.fallback_service(ServeDir::new(dir).fallback(ServeFile::new(dir.join("index.html"))));
-    }
+    let routes = routes.routes();
 
     let authenticator = Arc::new(Authenticator::new(app.db.clone(), app.verifier.clone()));
     let addr = listener.local_addr()?;
@@ -63,9 +60,10 @@ pub async fn serve(app: App, listener: TcpListener, shutdown: CancellationToken)
             tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = tracing::field::Empty)
         }))
         .layer(cors(&app.config.cors_allowed_origins))
+        .layer(WebAppLayer::new(app.config.web_dist_dir.clone()))
         .layer(tonic_web::GrpcWebLayer::new())
         .layer(AuthLayer::new(authenticator))
-        .add_routes(router.into())
+        .add_routes(routes)
         .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)), shutdown.cancelled_owned())
         .await?;
     tracing::info!("server stopped");
