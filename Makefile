@@ -46,7 +46,7 @@ up: .env build web
 	  echo "CDP on $${CDP_PUBLIC_URL}: sign in as $${CDP_BOOTSTRAP_ADMIN_EMAIL} (password in .env)" && \
 	  exec $(CDP) serve --with-worker
 
-test: test-proto test-rust test-web test-interop test-e2e
+test: test-proto test-rust test-web test-interop test-e2e test-etl
 	@echo "make test: all suites passed"
 
 # The contract: buf lint (STANDARD) and formatting.

@@ -5,3 +5,5 @@ mod admin;
 mod auth;
 mod foundation;
 mod jobs;
+mod jwks;
+mod supabase;
