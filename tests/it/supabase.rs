@@ -1006,7 +1006,6 @@ async fn admin_password_reset_and_self_service_reset_send_recover_with_the_anon_
 /// invitation to an unconfirmed user on `POST /invite` (invite.go), which is what this path
 /// should call. The fix touches server/src/admin/platform_users.rs, outside this suite's remit.
 #[tokio::test]
-#[ignore = "known bug: resetting an invited user's password under Supabase claims email_sent without calling GoTrue"]
 async fn resetting_an_invited_users_password_resends_the_invitation() {
     let (fake, app) = start().await;
     let admin = admin_session(&app).await.access_token;

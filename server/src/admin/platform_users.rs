@@ -318,7 +318,7 @@ impl PlatformUserApi {
         }
         let kind = if target.status == "invited" { "invite" } else { "recovery" };
         let link = if kind == "invite" {
-            self.provider.invitation_link(&mut tx, id).await?
+            self.provider.resend_invitation(&mut tx, id, &target.email, &target.display_name, &target.role).await?
         } else {
             self.provider.admin_reset_password(&mut tx, id, &target.email).await?
         };

@@ -141,6 +141,19 @@ impl IdentityProvider {
         }
     }
 
+    /// Sends an invitation again to a user who has not accepted yet: a fresh link to hand over
+    /// (local), or GoTrue re-sends its invitation email (it does so for unconfirmed users).
+    pub async fn resend_invitation(&self, conn: &mut AsyncPgConnection, id: Uuid, email: &str, display_name: &str, role: &str) -> Result<Link, AuthError> {
+        match self {
+            IdentityProvider::Local(local) => local.issue_link(conn, id, "invite").await.map(Some),
+            IdentityProvider::Supabase { gotrue, public_url, .. } => {
+                let data = serde_json::json!({ "display_name": display_name, "cdp_role": role });
+                gotrue.invite(email, data, &format!("{public_url}/accept-invite")).await?;
+                Ok(None)
+            }
+        }
+    }
+
     /// Starts a password reset for a user on an admin's request: a link to hand over (local),
     /// or a recovery email (Supabase).
     pub async fn admin_reset_password(&self, conn: &mut AsyncPgConnection, id: Uuid, email: &str) -> Result<Link, AuthError> {
