@@ -233,3 +233,27 @@ async fn a_scheduled_job_waits_for_its_time_and_dedupe_keys_hold() {
     shutdown.cancel();
     running.await.unwrap();
 }
+
+#[tokio::test]
+async fn a_recurring_job_is_queued_at_start_and_requeued_after_each_run() {
+    let test_db = TestDb::new().await;
+    let db = Db::connect(&test_db.url, 8).unwrap();
+    let mut conn = test_db.conn().await;
+    diesel::sql_query("CREATE TABLE test_job_runs (job_id bigint PRIMARY KEY)").execute(&mut conn).await.unwrap();
+    let shutdown = CancellationToken::new();
+    let registry = Registry::new().recurring(RecordRun { db: db.clone(), duplicates: Arc::default() }, Duration::from_millis(200));
+    let running = tokio::spawn(worker(&db, registry, Duration::from_secs(10)).run(shutdown.clone()));
+    let mut runs = 0;
+    for _ in 0..100 {
+        runs = cdp_tests_count(&test_db, "SELECT count(*) AS n FROM test_job_runs").await;
+        if runs >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    shutdown.cancel();
+    running.await.unwrap();
+    assert!(runs >= 3, "ran {runs} times");
+    // Never more than one pending run.
+    assert!(cdp_tests_count(&test_db, "SELECT count(*) AS n FROM cdp.jobs WHERE kind = 'test.record' AND status IN ('queued', 'running')").await <= 1);
+}

@@ -117,7 +117,13 @@ pub trait JobHandler: Send + Sync + 'static {
 #[derive(Default, Clone)]
 pub struct Registry {
     handlers: HashMap<&'static str, Arc<dyn JobHandler>>,
+    /// Kinds that run on a period: one pending run is always queued (dedupe key `recurring`),
+    /// and each finished run queues the next.
+    recurring: HashMap<&'static str, Duration>,
 }
+
+/// The dedupe key of the pending run of a recurring kind.
+pub const RECURRING_KEY: &str = "recurring";
 
 impl Registry {
     pub fn new() -> Self {
@@ -128,6 +134,21 @@ impl Registry {
         let kind = handler.kind();
         assert!(self.handlers.insert(kind, Arc::new(handler)).is_none(), "job kind {kind} registered twice");
         self
+    }
+
+    /// Registers `handler` to run every `every` (first run as soon as a worker starts).
+    pub fn recurring(mut self, handler: impl JobHandler, every: Duration) -> Self {
+        let kind = handler.kind();
+        self.recurring.insert(kind, every);
+        self.register(handler)
+    }
+
+    pub fn recurring_kinds(&self) -> Vec<(&'static str, Duration)> {
+        self.recurring.iter().map(|(k, d)| (*k, *d)).collect()
+    }
+
+    fn period(&self, kind: &str) -> Option<Duration> {
+        self.recurring.get(kind).copied()
     }
 
     pub fn kinds(&self) -> Vec<String> {

@@ -57,6 +57,11 @@ impl Worker {
         let slots = Arc::new(Semaphore::new(this.concurrency));
         let mut running = JoinSet::new();
         tracing::info!(worker = %this.id, kinds = ?this.registry.kinds(), "worker started");
+        for (kind, _) in this.registry.recurring_kinds() {
+            if let Err(err) = this.schedule_next(kind, None).await {
+                tracing::warn!(kind, error = %err, "could not queue a recurring job");
+            }
+        }
         while !shutdown.is_cancelled() {
             while running.try_join_next().is_some() {}
             let free = slots.available_permits();
@@ -149,11 +154,29 @@ impl Worker {
                                      WHERE id = $1 AND locked_by = $2 AND status = 'running'", Some(&err.to_string()), None).await
             }
         };
+        let finished = !matches!(&outcome, Err(JobError::Retry(_)) if job.attempt < job.max_attempts);
+        if let (true, Ok(1), Some(every)) = (finished, &recorded, self.registry.period(&job.kind)) {
+            let kind = handler.kind();
+            if let Err(err) = self.schedule_next(kind, Some(every)).await {
+                tracing::error!(kind, error = %err, "could not queue the next run of a recurring job");
+            }
+        }
         match recorded {
             Ok(0) => tracing::warn!(job = job.id, "lease lost before the job finished; another worker owns it now"),
             Ok(_) => {}
             Err(err) => tracing::error!(job = job.id, error = %err, "recording the job outcome failed; its lease will expire and it will run again"),
         }
+    }
+
+    /// Queues the next run of a recurring kind (a no-op when one is already pending).
+    async fn schedule_next(&self, kind: &'static str, after: Option<Duration>) -> anyhow::Result<()> {
+        let mut conn = self.db.conn().await?;
+        let mut job = super::NewJob::new(kind, serde_json::json!({})).dedupe_key(super::RECURRING_KEY);
+        if let Some(after) = after {
+            job = job.run_at(chrono::Utc::now() + chrono::Duration::from_std(after)?);
+        }
+        super::enqueue(&mut conn, job).await?;
+        Ok(())
     }
 
     async fn renew(&self, id: i64) -> anyhow::Result<()> {
