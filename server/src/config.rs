@@ -30,6 +30,8 @@ pub struct Config {
     /// Prefix of every Redis key this deployment writes (lets tests share one Redis).
     pub redis_key_prefix: String,
     pub listen_addr: SocketAddr,
+    /// Where Prometheus scrapes `/metrics` (keep it off the public network). Unset: not served.
+    pub metrics_addr: Option<SocketAddr>,
     /// Public base URL of the web client, used in invitation and recovery links.
     pub public_url: String,
     /// Origins allowed to call the API from a browser (grpc-web CORS). Empty: same origin only.
@@ -133,6 +135,7 @@ impl Config {
             redis_url: or("REDIS_URL", "redis://127.0.0.1:6379/0"),
             redis_key_prefix: or("CDP_REDIS_KEY_PREFIX", "cdp"),
             listen_addr,
+            metrics_addr: get("CDP_METRICS_ADDR").map(|v| v.parse().map_err(|e| ConfigError(format!("CDP_METRICS_ADDR: {e}")))).transpose()?,
             public_url,
             cors_allowed_origins: get("CDP_CORS_ALLOWED_ORIGINS")
                 .map(|v| v.split(',').map(|o| o.trim().to_string()).filter(|o| !o.is_empty()).collect())

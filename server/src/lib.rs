@@ -10,6 +10,7 @@ pub mod convert;
 pub mod db;
 pub mod error;
 pub mod jobs;
+pub mod metrics;
 pub mod schema;
 pub mod server;
 pub mod telemetry;

@@ -55,6 +55,10 @@ async fn main() -> anyhow::Result<()> {
                 .with_context(|| format!("cannot listen on CDP_LISTEN_ADDR {}", app.config.listen_addr))?;
             let shutdown = shutdown_signal();
             let worker = with_worker.then(|| tokio::spawn(worker::run(app.clone(), shutdown.clone())));
+            if let Some(addr) = app.config.metrics_addr {
+                let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on CDP_METRICS_ADDR {addr}"))?;
+                tokio::spawn(cdp_server::metrics::serve(app.db.clone(), listener, shutdown.clone()));
+            }
             server::serve(app, listener, shutdown).await?;
             if let Some(worker) = worker {
                 worker.await??;

@@ -206,3 +206,28 @@ fn configuration_errors_name_the_variable() {
     let ok = env(&[("CDP_JWT_SECRET", &"x".repeat(40)), ("CDP_REPORTING_TZ", "Africa/Cairo")]).unwrap();
     assert_eq!(ok.reporting_tz, chrono_tz::Africa::Cairo);
 }
+
+#[tokio::test]
+async fn the_metrics_endpoint_counts_the_requests_a_test_sends() {
+    let app = TestApp::start().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(cdp_server::metrics::serve(app.app.db.clone(), listener, shutdown.clone()));
+    let mut auth = pb::auth_service_client::AuthServiceClient::new(app.channel.clone());
+    for _ in 0..3 {
+        auth.get_auth_config(pb::GetAuthConfigRequest {}).await.unwrap();
+    }
+    let mut roles = pb::role_service_client::RoleServiceClient::new(app.channel.clone());
+    assert_eq!(roles.list_roles(pb::ListRolesRequest {}).await.unwrap_err().code(), tonic::Code::Unauthenticated);
+    let mut conn = app.db.conn().await;
+    cdp_server::jobs::enqueue(&mut conn, cdp_server::jobs::NewJob::new("test.metrics", serde_json::json!({}))).await.unwrap();
+
+    let body = reqwest::get(format!("http://{addr}/metrics")).await.unwrap().text().await.unwrap();
+    shutdown.cancel();
+    let line = |needle: &str| body.lines().find(|l| l.starts_with(needle)).unwrap_or_else(|| panic!("no {needle} in\n{body}")).to_string();
+    assert!(line(r#"cdp_rpc_requests_total{code="Ok",method="GetAuthConfig",service="cdp.v1.AuthService"}"#).ends_with(" 3"));
+    assert!(line(r#"cdp_rpc_requests_total{code="Unauthenticated",method="ListRoles",service="cdp.v1.RoleService"}"#).ends_with(" 1"));
+    assert!(line(r#"cdp_rpc_duration_seconds_count{method="GetAuthConfig",service="cdp.v1.AuthService"}"#).ends_with(" 3"));
+    assert!(line(r#"cdp_jobs{kind="test.metrics",status="queued"}"#).ends_with(" 1"));
+}
