@@ -3,6 +3,7 @@
 
 mod admin;
 mod auth;
+mod docs;
 mod foundation;
 mod jobs;
 mod jwks;
