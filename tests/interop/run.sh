@@ -29,3 +29,8 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 "$venv/bin/python" "$here/reflection_check.py" "127.0.0.1:$port"
+# The SDKs, generated from the same protos, against the same server.
+root=$(cd "$here/../.." && pwd)
+PYTHON="$venv/bin/python" "$root/sdk/python/generate.sh"
+(cd "$root/sdk/python" && "$venv/bin/python" test_sdk.py "127.0.0.1:$port")
+(cd "$root/sdk/typescript" && { [ -d node_modules/@connectrpc ] || npm ci --no-audit --no-fund --loglevel=error; } && CDP_SDK_TEST_URL="http://127.0.0.1:$port" npm test --silent)
