@@ -7,7 +7,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/cdp-target
 CDP := $(CARGO_TARGET_DIR)/debug/cdp
 BUF := tools/buf/node_modules/.bin/buf
 
-.PHONY: help up env build web proto-ts test test-proto test-rust test-web test-interop test-e2e test-etl clean-test-dbs
+.PHONY: help up env build web proto-ts test test-proto test-rust test-web test-interop test-e2e test-etl test-infra clean-test-dbs
 
 help:
 	@echo "make up    - migrate, build the web client, serve UI + gRPC + grpc-web and run the worker"
@@ -46,7 +46,7 @@ up: .env build web
 	  echo "CDP on $${CDP_PUBLIC_URL}: sign in as $${CDP_BOOTSTRAP_ADMIN_EMAIL} (password in .env)" && \
 	  exec $(CDP) serve --with-worker
 
-test: test-proto test-rust test-web test-interop test-e2e test-etl
+test: test-proto test-infra test-rust test-web test-interop test-e2e test-etl
 	@echo "make test: all suites passed"
 
 # The contract: buf lint (STANDARD) and formatting.
@@ -70,6 +70,10 @@ test-e2e: build web
 
 test-etl:
 	infra/airflow/run-tests.sh
+
+# Terraform parses, variables are declared, secrets are sensitive and never literal; the Dockerfile lints.
+test-infra:
+	infra/tests/check.sh
 
 # Test databases are dropped by each test; this removes any a killed run left behind.
 clean-test-dbs:
