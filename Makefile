@@ -7,7 +7,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/cdp-target
 CDP := $(CARGO_TARGET_DIR)/debug/cdp
 BUF := tools/buf/node_modules/.bin/buf
 
-.PHONY: help up env build web proto-ts test test-proto test-rust test-web test-interop test-e2e test-etl test-infra clean-test-dbs
+.PHONY: help up env build web proto-ts test test-proto test-rust test-web test-interop test-e2e test-etl test-infra test-airflow-live bench-seed clean-test-dbs
 
 help:
 	@echo "make up    - migrate, build the web client, serve UI + gRPC + grpc-web and run the worker"
@@ -43,10 +43,11 @@ build:
 up: .env build web
 	@set -a; source ./.env; set +a; \
 	  $(CDP) migrate && \
+	  $(CDP) seed --if-empty && \
 	  echo "CDP on $${CDP_PUBLIC_URL}: sign in as $${CDP_BOOTSTRAP_ADMIN_EMAIL} (password in .env)" && \
 	  exec $(CDP) serve --with-worker
 
-test: test-proto test-infra test-rust test-web test-interop test-e2e test-etl
+test: test-proto test-infra test-rust test-web test-interop test-e2e test-etl test-airflow-live
 	@echo "make test: all suites passed"
 
 # The contract: buf lint (STANDARD) and formatting.
@@ -71,9 +72,17 @@ test-e2e: build web
 test-etl:
 	infra/airflow/run-tests.sh
 
+# The CDP's IntegrationService against a real Airflow 2.10 (API v1) and 3.3 (API v2) on 127.0.0.1.
+test-airflow-live: build
+	tests/airflow/run-live.sh
+
 # Terraform parses, variables are declared, secrets are sensitive and never literal; the Dockerfile lints.
 test-infra:
 	infra/tests/check.sh
+
+# Benchmarks: never part of `make test`; each prints its figures (docs/benchmarks.md keeps them).
+bench-seed:
+	tests/bench/seed.sh
 
 # Test databases are dropped by each test; this removes any a killed run left behind.
 clean-test-dbs:

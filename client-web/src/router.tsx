@@ -1,4 +1,4 @@
-import type { ReactNode } from "react";
+import { lazy, Suspense, type ComponentType, type ReactNode } from "react";
 import { createBrowserRouter, Navigate, type RouteObject } from "react-router";
 import { AppShell } from "./components/layout/AppShell";
 import { NoAccess, RequireAuth, RequirePermission } from "./components/RequireAuth";
@@ -8,16 +8,24 @@ import { AuditLogTab } from "./pages/admin/audit-log/AuditLogTab";
 import { PlatformUsersTab } from "./pages/admin/platform-users/PlatformUsersTab";
 import { RolesTab } from "./pages/admin/roles/RolesTab";
 import { ServiceCredentialsTab } from "./pages/admin/service-credentials/ServiceCredentialsTab";
-import { CohortsPage } from "./pages/cohorts/CohortsPage";
-import { DashboardPage } from "./pages/dashboard/DashboardPage";
 import { ForgotPasswordPage } from "./pages/forgot-password/ForgotPasswordPage";
 import { IntegrationsPage } from "./pages/integrations/IntegrationsPage";
 import { NotFoundPage } from "./pages/not-found/NotFoundPage";
-import { PromotionsPage } from "./pages/promotions/PromotionsPage";
 import { SetPasswordPage } from "./pages/set-password/SetPasswordPage";
 import { SignInPage } from "./pages/sign-in/SignInPage";
-import { UsersPage } from "./pages/users/UsersPage";
+import { Permission } from "./lib/permissions";
 import { useSession } from "./stores/session";
+import { PageSpinner } from "./components/Spinner";
+
+// The data pages (and their chart library) load when first opened, not with the sign-in page.
+function lazyPage(load: () => Promise<ComponentType>): ReactNode {
+  const Page = lazy(async () => ({ default: await load() }));
+  return (
+    <Suspense fallback={<PageSpinner />}>
+      <Page />
+    </Suspense>
+  );
+}
 
 function section(id: SectionId) {
   const s = NAV_SECTIONS.find((x) => x.id === id);
@@ -37,12 +45,23 @@ function Home() {
 }
 
 const sectionPages: Record<Exclude<SectionId, "admin">, ReactNode> = {
-  dashboard: <DashboardPage />,
-  users: <UsersPage />,
-  cohorts: <CohortsPage />,
-  promotions: <PromotionsPage />,
+  dashboard: lazyPage(() => import("./pages/dashboard/DashboardPage").then((m) => m.DashboardPage)),
+  users: lazyPage(() => import("./pages/users/UsersPage").then((m) => m.UsersPage)),
+  cohorts: lazyPage(() => import("./pages/cohorts/CohortsPage").then((m) => m.CohortsPage)),
+  promotions: lazyPage(() => import("./pages/promotions/PromotionsPage").then((m) => m.PromotionsPage)),
   integrations: <IntegrationsPage />,
 };
+
+// Pages under a section: a profile, a cohort or promotion, and their editors.
+const detailPages: { path: string; anyOf: readonly string[]; element: ReactNode }[] = [
+  { path: "/users/:userId", anyOf: [Permission.usersRead], element: lazyPage(() => import("./pages/users/UserProfilePage").then((m) => m.UserProfilePage)) },
+  { path: "/cohorts/new", anyOf: [Permission.cohortsWrite], element: lazyPage(() => import("./pages/cohorts/CohortEditorPage").then((m) => m.CohortEditorPage)) },
+  { path: "/cohorts/:cohortId", anyOf: [Permission.cohortsRead], element: lazyPage(() => import("./pages/cohorts/CohortDetailPage").then((m) => m.CohortDetailPage)) },
+  { path: "/cohorts/:cohortId/edit", anyOf: [Permission.cohortsWrite], element: lazyPage(() => import("./pages/cohorts/CohortEditorPage").then((m) => m.CohortEditorPage)) },
+  { path: "/promotions/new", anyOf: [Permission.promotionsWrite], element: lazyPage(() => import("./pages/promotions/PromotionEditorPage").then((m) => m.PromotionEditorPage)) },
+  { path: "/promotions/:promotionId", anyOf: [Permission.promotionsRead], element: lazyPage(() => import("./pages/promotions/PromotionDetailPage").then((m) => m.PromotionDetailPage)) },
+  { path: "/promotions/:promotionId/edit", anyOf: [Permission.promotionsWrite], element: lazyPage(() => import("./pages/promotions/PromotionEditorPage").then((m) => m.PromotionEditorPage)) },
+];
 
 const adminTabs: Record<AdminTab["id"], ReactNode> = {
   "platform-users": <PlatformUsersTab />,
@@ -67,6 +86,7 @@ export const routes: RouteObject[] = [
             const s = section(id as SectionId);
             return { path: s.path, element: <RequirePermission anyOf={s.anyOf}>{page}</RequirePermission> };
           }),
+          ...detailPages.map((d) => ({ path: d.path, element: <RequirePermission anyOf={d.anyOf}>{d.element}</RequirePermission> })),
           {
             path: "/admin",
             element: (

@@ -22,6 +22,42 @@ pub struct SupabaseConfig {
     pub service_role_key: String,
 }
 
+/// Which Airflow REST API to speak: v1 (Airflow 2, basic auth), v2 (Airflow 3, JWT), or probe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AirflowApiVersion {
+    V1,
+    V2,
+    Auto,
+}
+
+#[derive(Clone, Debug)]
+pub struct AirflowConfig {
+    /// Base URL of the Airflow webserver (2.x) or api-server (3.x), without `/api/v1|v2`.
+    pub url: String,
+    pub api_version: AirflowApiVersion,
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct AmplitudeConfig {
+    pub api_key: String,
+    pub secret_key: String,
+    /// REST host: the US one by default, `https://analytics.eu.amplitude.com` for EU residency.
+    pub rest_url: String,
+    /// The project's app id and the owner (an Amplitude login email) of cohorts the CDP
+    /// uploads (`POST /api/3/cohorts/upload` requires both); unset: syncs to Amplitude are off.
+    pub app_id: Option<i64>,
+    pub cohort_owner: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct BrazeConfig {
+    /// The instance's REST endpoint, e.g. `https://rest.iad-01.braze.com`.
+    pub rest_url: String,
+    pub api_key: String,
+}
+
 #[derive(Clone, Debug)]
 pub struct Config {
     pub database_url: String,
@@ -59,6 +95,13 @@ pub struct Config {
     pub job_lease: Duration,
     pub job_poll_interval: Duration,
     pub log_format_json: bool,
+    /// Airflow REST API of the ETL DAGs (the integrations monitor); None: not configured.
+    pub airflow: Option<AirflowConfig>,
+    pub amplitude: Option<AmplitudeConfig>,
+    pub braze: Option<BrazeConfig>,
+    /// Catalogue fields pushed to Braze as `cdp_<field>` custom attributes, and how often.
+    pub braze_enrichment_fields: Vec<String>,
+    pub braze_enrichment_interval: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -129,6 +172,39 @@ impl Config {
             .map_err(|e| ConfigError(format!("CDP_REPORTING_TZ: {e}")))?;
         let public_url = or("CDP_PUBLIC_URL", &format!("http://{listen_addr}")).trim_end_matches('/').to_string();
 
+        let airflow = match get("CDP_AIRFLOW_URL") {
+            None => None,
+            Some(url) => Some(AirflowConfig {
+                url: url.trim_end_matches('/').to_string(),
+                api_version: match or("CDP_AIRFLOW_API_VERSION", "auto").as_str() {
+                    "v1" => AirflowApiVersion::V1,
+                    "v2" => AirflowApiVersion::V2,
+                    "auto" => AirflowApiVersion::Auto,
+                    other => return Err(ConfigError(format!("CDP_AIRFLOW_API_VERSION must be v1, v2 or auto, got {other:?}"))),
+                },
+                username: get("CDP_AIRFLOW_USERNAME"),
+                password: get("CDP_AIRFLOW_PASSWORD"),
+            }),
+        };
+        let amplitude = match (get("CDP_AMPLITUDE_API_KEY"), get("CDP_AMPLITUDE_SECRET_KEY")) {
+            (Some(api_key), Some(secret_key)) => Some(AmplitudeConfig {
+                api_key,
+                secret_key,
+                rest_url: or("CDP_AMPLITUDE_REST_URL", "https://amplitude.com").trim_end_matches('/').to_string(),
+                app_id: get("CDP_AMPLITUDE_APP_ID")
+                    .map(|v| v.parse().map_err(|_| ConfigError(format!("CDP_AMPLITUDE_APP_ID must be a number, got {v:?}"))))
+                    .transpose()?,
+                cohort_owner: get("CDP_AMPLITUDE_COHORT_OWNER"),
+            }),
+            (None, None) => None,
+            _ => return Err(ConfigError("CDP_AMPLITUDE_API_KEY and CDP_AMPLITUDE_SECRET_KEY must be set together".into())),
+        };
+        let braze = match (get("CDP_BRAZE_REST_URL"), get("CDP_BRAZE_API_KEY")) {
+            (Some(rest_url), Some(api_key)) => Some(BrazeConfig { rest_url: rest_url.trim_end_matches('/').to_string(), api_key }),
+            (None, None) => None,
+            _ => return Err(ConfigError("CDP_BRAZE_REST_URL and CDP_BRAZE_API_KEY must be set together".into())),
+        };
+
         Ok(Config {
             database_url: or("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/cdp"),
             database_pool_size: number("CDP_DATABASE_POOL_SIZE", 16)?,
@@ -159,6 +235,15 @@ impl Config {
             job_lease: secs("CDP_JOB_LEASE_SECS", 60)?,
             job_poll_interval: Duration::from_millis(number("CDP_JOB_POLL_INTERVAL_MS", 500)? as u64),
             log_format_json: or("CDP_LOG_FORMAT", "text") == "json",
+            airflow,
+            amplitude,
+            braze,
+            braze_enrichment_fields: or("CDP_BRAZE_ENRICHMENT_FIELDS", "user_type,favorite_vertical,current_credits_in_wallet,lifecycle_stage,cltv")
+                .split(',')
+                .map(|f| f.trim().to_string())
+                .filter(|f| !f.is_empty())
+                .collect(),
+            braze_enrichment_interval: secs("CDP_BRAZE_ENRICHMENT_INTERVAL_SECS", 3600)?,
         })
     }
 }

@@ -1,9 +1,9 @@
 //! `cdp`: the CDP's one binary. `serve` (API + web client), `worker` (jobs), `migrate`
-//! (schema), `bootstrap-admin` (the first super admin). Configuration comes from the
-//! environment only; see `.env.example`.
+//! (schema), `bootstrap-admin` (the first super admin), `seed` (demo marketplace).
+//! Configuration comes from the environment only; see `.env.example`.
 
 use anyhow::Context;
-use cdp_server::{app::App, config::Config, db, server, telemetry, worker};
+use cdp_server::{app::App, config::Config, db, seed, server, telemetry, worker};
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
@@ -28,6 +28,22 @@ enum Command {
     Migrate,
     /// Create the first super admin from CDP_BOOTSTRAP_ADMIN_EMAIL / _PASSWORD if none exists.
     BootstrapAdmin,
+    /// Fill an empty database with a deterministic demo marketplace (users, activity,
+    /// identities, ingestion batches).
+    Seed {
+        /// Marketplace users to generate.
+        #[arg(long, default_value_t = 100_000)]
+        users: u32,
+        /// Random seed: the same seed gives the same marketplace.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Days of daily activity, ending today (UTC).
+        #[arg(long, default_value_t = 180)]
+        days: u32,
+        /// Do nothing (successfully) when public.users already has rows.
+        #[arg(long)]
+        if_empty: bool,
+    },
 }
 
 #[tokio::main]
@@ -39,6 +55,15 @@ async fn main() -> anyhow::Result<()> {
         Command::Migrate => {
             let applied = db::migrate(&config.database_url).await.with_context(|| format!("migrating {}", cdp_server::app::redact(&config.database_url)))?;
             tracing::info!(count = applied.len(), ?applied, "migrations applied");
+        }
+        Command::Seed { users, seed, days, if_empty } => {
+            if if_empty && !seed::is_empty(&config.database_url).await? {
+                println!("public.users already has rows; nothing seeded");
+                return Ok(());
+            }
+            let options = seed::SeedOptions { users, seed, days, ..seed::SeedOptions::default() };
+            let report = seed::seed(&config.database_url, &options).await?;
+            println!("{report}");
         }
         Command::BootstrapAdmin => {
             let app = App::build(config).await?;

@@ -6,7 +6,10 @@ use crate::{
     admin::{credentials::ServiceCredentialApi, platform_users::PlatformUserApi, roles::RoleApi},
     app::App,
     audit::service::AuditLogApi,
+    dashboard::DashboardApi,
+    integrations::service::IntegrationApi,
     auth::{layer::{AuthLayer, Authenticator}, service::AuthApi},
+    users::service::UserApi,
     web::WebAppLayer,
 };
 use cdp_proto::cdp::v1 as pb;
@@ -16,10 +19,6 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::{service::Routes, transport::Server};
 use tower_http::cors::{AllowOrigin, CorsLayer};
-
-/// RPC services whose capabilities have not landed yet: every method answers UNIMPLEMENTED
-/// (the generated default), never a made-up result.
-struct NotYetImplemented;
 
 pub async fn serve(app: App, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
@@ -42,8 +41,14 @@ pub async fn serve(app: App, listener: TcpListener, shutdown: CancellationToken)
         .add_service(pb::platform_user_service_server::PlatformUserServiceServer::new(PlatformUserApi { db: db.clone(), provider: app.provider.clone() }))
         .add_service(pb::role_service_server::RoleServiceServer::new(RoleApi { db: db.clone() }))
         .add_service(pb::audit_log_service_server::AuditLogServiceServer::new(AuditLogApi { db: db.clone() }))
-        .add_service(pb::service_credential_service_server::ServiceCredentialServiceServer::new(ServiceCredentialApi { db: db.clone() }));
-    add_pending_services(&mut routes);
+        .add_service(pb::service_credential_service_server::ServiceCredentialServiceServer::new(ServiceCredentialApi { db: db.clone() }))
+        .add_service(pb::user_service_server::UserServiceServer::new(UserApi { db: db.clone(), config: app.config.clone() }))
+        .add_service(pb::integration_service_server::IntegrationServiceServer::new(IntegrationApi::new(&app)));
+    routes.add_service(pb::dashboard_service_server::DashboardServiceServer::new(DashboardApi { db: db.clone(), tz: app.config.reporting_tz, settings: Default::default() }));
+    routes
+        .add_service(pb::promotion_service_server::PromotionServiceServer::new(crate::promotions::service::PromotionApi { db: db.clone(), reporting_tz: app.config.reporting_tz }))
+        .add_service(pb::redemption_service_server::RedemptionServiceServer::new(crate::redemption::service::RedemptionApi::new(&app)));
+    routes.add_service(pb::cohort_service_server::CohortServiceServer::new(crate::cohorts::service::CohortApi { db: db.clone(), config: app.config.clone(), http: app.http.clone() }));
     for name in service_names() {
         health_reporter.set_service_status(name, tonic_health::ServingStatus::Serving).await;
     }
@@ -70,24 +75,6 @@ pub async fn serve(app: App, listener: TcpListener, shutdown: CancellationToken)
     tracing::info!("server stopped");
     Ok(())
 }
-
-/// The services whose capabilities are still to come; their RPCs answer UNIMPLEMENTED.
-fn add_pending_services(routes: &mut tonic::service::RoutesBuilder) {
-    routes
-        .add_service(pb::dashboard_service_server::DashboardServiceServer::new(NotYetImplemented))
-        .add_service(pb::user_service_server::UserServiceServer::new(NotYetImplemented))
-        .add_service(pb::cohort_service_server::CohortServiceServer::new(NotYetImplemented))
-        .add_service(pb::promotion_service_server::PromotionServiceServer::new(NotYetImplemented))
-        .add_service(pb::redemption_service_server::RedemptionServiceServer::new(NotYetImplemented))
-        .add_service(pb::integration_service_server::IntegrationServiceServer::new(NotYetImplemented));
-}
-
-impl pb::dashboard_service_server::DashboardService for NotYetImplemented {}
-impl pb::user_service_server::UserService for NotYetImplemented {}
-impl pb::cohort_service_server::CohortService for NotYetImplemented {}
-impl pb::promotion_service_server::PromotionService for NotYetImplemented {}
-impl pb::redemption_service_server::RedemptionService for NotYetImplemented {}
-impl pb::integration_service_server::IntegrationService for NotYetImplemented {}
 
 /// Every gRPC service this server answers, as health and reflection name them.
 pub fn service_names() -> Vec<&'static str> {

@@ -179,13 +179,19 @@ async fn grpc_web_over_http1_with_cors_preflight_from_another_origin() {
     assert!(trailers.contains("grpc-status:0"), "{trailers}");
 }
 
+/// An RPC the server does not implement answers UNIMPLEMENTED (never a made-up result), for a
+/// signed-in caller as for anyone: a method unknown to a known service, and an unknown service.
 #[tokio::test]
-async fn an_rpc_whose_capability_has_not_landed_answers_unimplemented() {
+async fn an_rpc_the_server_does_not_implement_answers_unimplemented() {
     let app = TestApp::start().await;
     let token = fixtures::admin_token(&app).await;
-    let mut dashboard = pb::dashboard_service_client::DashboardServiceClient::new(app.channel.clone());
-    let status = dashboard.get_data_health(cdp_tests::authed(pb::GetDataHealthRequest::default(), &token)).await.unwrap_err();
-    assert_eq!(status.code(), tonic::Code::Unimplemented, "{status:?}");
+    for path in ["/cdp.v1.DashboardService/GetFutureMetric", "/cdp.v1.NoSuchService/Anything", "/other.v1.Service/Call"] {
+        let mut grpc = tonic::client::Grpc::new(app.channel.clone());
+        grpc.ready().await.unwrap();
+        let codec = tonic_prost::ProstCodec::<(), ()>::default();
+        let status = grpc.unary(cdp_tests::authed((), &token), path.parse().unwrap(), codec).await.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::Unimplemented, "{path}: {status:?}");
+    }
 }
 
 #[test]

@@ -6,8 +6,10 @@ import {
   getSortedRowModel,
   useReactTable,
   type ColumnDef,
+  type OnChangeFn,
   type Row,
   type SortingState,
+  type VisibilityState,
 } from "@tanstack/react-table";
 import { ArrowDown, ArrowUp, ChevronLeft, ChevronRight, ChevronsUpDown } from "lucide-react";
 import { formatCount } from "../lib/format";
@@ -42,6 +44,17 @@ export interface DataTableProps<T> {
    */
   initialSorting?: SortingState;
   caption?: string;
+  /** Server-side sorting: the order the server applied, and what to do when a header is clicked. */
+  sorting?: SortingState;
+  onSortingChange?: OnChangeFn<SortingState>;
+  /** Columns to hide, by column id. */
+  columnVisibility?: VisibilityState;
+  /** Makes whole rows open something (keep a link in the row for keyboard users). */
+  onRowClick?: (row: T) => void;
+  /** "compact" fits more rows and columns (wide data tables). */
+  density?: "comfortable" | "compact";
+  /** The rows on screen are being replaced (a new page, sort or filter is loading). */
+  refreshing?: boolean;
 }
 
 export function DataTable<T>({
@@ -56,8 +69,17 @@ export function DataTable<T>({
   footer,
   initialSorting = [],
   caption,
+  sorting: serverSorting,
+  onSortingChange,
+  columnVisibility,
+  onRowClick,
+  density = "comfortable",
+  refreshing = false,
 }: DataTableProps<T>) {
-  const [sorting, setSorting] = useState<SortingState>(initialSorting);
+  const cellPadding = density === "compact" ? "px-4 py-2" : "px-5 py-3";
+  const [localSorting, setLocalSorting] = useState<SortingState>(initialSorting);
+  const manual = serverSorting !== undefined;
+  const sorting = manual ? serverSorting : localSorting;
   // TanStack Table returns fresh functions each render by design; the React Compiler lint
   // rule cannot know that, and this component does not memoise around it.
   // eslint-disable-next-line react-hooks/incompatible-library
@@ -65,10 +87,12 @@ export function DataTable<T>({
     data: data as T[],
     columns,
     getRowId,
-    state: { sorting },
-    onSortingChange: setSorting,
-    enableSortingRemoval: true,
-    enableSorting: false,
+    state: { sorting, columnVisibility: columnVisibility ?? {} },
+    onSortingChange: manual && onSortingChange ? onSortingChange : setLocalSorting,
+    manualSorting: manual,
+    enableSortingRemoval: !manual,
+    // Columns opt in with `enableSorting: true` (a table-level `false` would override them).
+    defaultColumn: { enableSorting: false },
     getCoreRowModel: getCoreRowModel(),
     getSortedRowModel: getSortedRowModel(),
     getExpandedRowModel: getExpandedRowModel(),
@@ -82,7 +106,7 @@ export function DataTable<T>({
   else if (data.length === 0) body = empty;
 
   return (
-    <div>
+    <div aria-busy={refreshing || undefined} className={cx("transition-opacity", refreshing && "opacity-60")}>
       <div className="overflow-x-auto">
         <table className="min-w-full text-left text-[13px]">
           {caption && <caption className="sr-only">{caption}</caption>}
@@ -99,7 +123,8 @@ export function DataTable<T>({
                       scope="col"
                       aria-sort={sorted === "asc" ? "ascending" : sorted === "desc" ? "descending" : undefined}
                       className={cx(
-                        "px-5 py-2.5 text-xs font-medium tracking-wide whitespace-nowrap text-zinc-500 uppercase",
+                        density === "compact" ? "px-4 py-2.5" : "px-5 py-2.5",
+                        "text-xs font-medium tracking-wide whitespace-nowrap text-zinc-500 uppercase",
                         header.column.columnDef.meta?.className,
                       )}
                     >
@@ -131,9 +156,20 @@ export function DataTable<T>({
             <tbody className="divide-y divide-zinc-100">
               {table.getRowModel().rows.map((row) => (
                 <Fragment key={row.id}>
-                  <tr className={cx("transition-colors hover:bg-zinc-50/70", row.getIsExpanded() && "bg-zinc-50/70")}>
+                  <tr
+                    className={cx("transition-colors hover:bg-zinc-50/70", row.getIsExpanded() && "bg-zinc-50/70", onRowClick && "cursor-pointer")}
+                    onClick={
+                      onRowClick
+                        ? (e) => {
+                            // Links, buttons and inputs in the row keep their own behaviour.
+                            if ((e.target as HTMLElement).closest("a, button, input, select, label")) return;
+                            onRowClick(row.original);
+                          }
+                        : undefined
+                    }
+                  >
                     {row.getVisibleCells().map((cell) => (
-                      <td key={cell.id} className={cx("px-5 py-3 align-middle text-zinc-700", cell.column.columnDef.meta?.className)}>
+                      <td key={cell.id} className={cx(cellPadding, "align-middle text-zinc-700", cell.column.columnDef.meta?.className)}>
                         {flexRender(cell.column.columnDef.cell, cell.getContext())}
                       </td>
                     ))}

@@ -73,7 +73,8 @@ export function AppShell() {
       </aside>
       {menuOpen && <div className="fixed inset-0 z-20 bg-zinc-950/30 lg:hidden" onClick={() => setMenuOpen(false)} />}
 
-      <div className="min-w-0 flex-1">
+      {/* overflow-x-clip: a tooltip at the right edge must not widen the page (clip keeps the header sticky). */}
+      <div className="min-w-0 flex-1 overflow-x-clip">
         <header className="sticky top-0 z-10 flex h-16 items-center gap-4 border-b border-zinc-200 bg-white/90 px-4 backdrop-blur sm:px-8">
           <button
             type="button"
