@@ -7,7 +7,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/cdp-target
 CDP := $(CARGO_TARGET_DIR)/debug/cdp
 BUF := tools/buf/node_modules/.bin/buf
 
-.PHONY: help up env build web proto-ts test test-proto test-rust test-web test-interop test-e2e test-etl test-infra test-airflow-live bench-seed clean-test-dbs
+.PHONY: help up env build web proto-ts test test-proto test-rust test-web test-interop test-e2e test-etl test-infra test-airflow-live bench-seed release-contract clean-test-dbs
 
 help:
 	@echo "make up    - migrate, build the web client, serve UI + gRPC + grpc-web and run the worker"
@@ -54,6 +54,11 @@ test: test-proto test-infra test-rust test-web test-interop test-e2e test-etl te
 test-proto: tools/buf/node_modules/.installed
 	$(BUF) lint
 	$(BUF) format --diff --exit-code
+	$(BUF) breaking --against proto/released/cdp-v1.binpb
+
+# On a release: refresh the image that `buf breaking` compares the contract against.
+release-contract: tools/buf/node_modules/.installed
+	$(BUF) build -o proto/released/cdp-v1.binpb
 
 test-rust:
 	cargo nextest run --workspace --no-fail-fast
