@@ -31,6 +31,7 @@ COPY Cargo.toml Cargo.lock ./
 COPY proto ./proto
 COPY server ./server
 COPY tests ./tests
+COPY examples/redeem-client ./examples/redeem-client
 COPY migrations ./migrations
 # The registry and target directories are build caches, not image layers; the binary is copied
 # out of the cached target directory within the same step.

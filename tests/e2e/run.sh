@@ -21,6 +21,7 @@ cleanup() {
 }
 trap cleanup EXIT
 "$cdp" migrate
+"$cdp" seed --users 2000
 "$cdp" serve --with-worker & pid=$!
 for _ in $(seq 1 100); do
   (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break

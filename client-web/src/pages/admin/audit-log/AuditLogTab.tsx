@@ -220,6 +220,7 @@ export function AuditLogTab() {
         data={entries}
         getRowId={(e) => e.id.toString()}
         loading={query.isPending}
+        refreshing={query.isFetching && query.isPlaceholderData}
         error={query.isError ? query.error : undefined}
         onRetry={() => void query.refetch()}
         renderExpanded={(row) => (
