@@ -322,7 +322,7 @@ async fn an_empty_range_returns_zeros_without_a_previous_value() {
 
 fn violation_field(status: &tonic::Status) -> String {
     use tonic_types::StatusExt;
-    status.get_details_bad_request().and_then(|b| b.field_violations.iter().next().map(|v| v.field.clone())).unwrap_or_default()
+    status.get_details_bad_request().and_then(|b| <[_]>::first(&b.field_violations).map(|v| v.field.clone())).unwrap_or_default()
 }
 
 #[tokio::test]

@@ -74,11 +74,6 @@ export function emptyCondition(field = "", operator: Operator = Operator.UNSPECI
   return { id: newNodeId(), type: "condition", field, operator, value: "", valueTo: "", items: [] };
 }
 
-/** A condition on `field` with its first operator, ready for a value. */
-export function conditionFor(field: UserField | undefined): DraftCondition {
-  return emptyCondition(field?.name ?? "", field?.operators[0] ?? Operator.UNSPECIFIED);
-}
-
 export function valueKind(type: FieldType, op: Operator): ValueKind {
   switch (op) {
     case Operator.IS_SET:

@@ -1,7 +1,7 @@
 // Calendar days as the contract writes them (`YYYY-MM-DD`, in the reporting time zone) and
 // the little date arithmetic the calendar picker needs. The server resolves presets and
 // ranges; the browser only shows them.
-import { timestampDate, timestampFromDate, type Timestamp } from "@bufbuild/protobuf/wkt";
+import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 
 const ISO = /^(\d{4})-(\d{2})-(\d{2})$/;
 
@@ -81,18 +81,4 @@ export function formatDayRange(start: string | undefined, end: string | undefine
 /** A Timestamp as a calendar date, "Mar 4, 2024". */
 export function formatDate(ts: Timestamp | undefined, fallback = "—"): string {
   return ts ? dateFormat.format(timestampDate(ts)) : fallback;
-}
-
-export function dateFromTimestamp(ts: Timestamp | undefined): Date | undefined {
-  return ts ? timestampDate(ts) : undefined;
-}
-
-export function timestampOf(date: Date | undefined): Timestamp | undefined {
-  return date ? timestampFromDate(date) : undefined;
-}
-
-/** Whole days between two local dates (b − a). */
-export function daysBetween(a: Date, b: Date): number {
-  const utc = (d: Date) => Date.UTC(d.getFullYear(), d.getMonth(), d.getDate());
-  return Math.round((utc(b) - utc(a)) / 86_400_000);
 }

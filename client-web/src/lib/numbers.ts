@@ -60,13 +60,6 @@ export function formatTtl(seconds: number | bigint): string {
   return formatDuration(s);
 }
 
-/** A credit amount: "1,250 credits". */
-export function formatCredits(n: number | bigint | undefined): string {
-  if (n === undefined) return "—";
-  const v = toNumber(n);
-  return `${formatNumber(v)} ${v === 1 ? "credit" : "credits"}`;
-}
-
 /** A dashboard value in its unit. */
 export function formatMetric(value: number | undefined, unit: MetricUnit, options: { compact?: boolean } = {}): string {
   if (value === undefined || !Number.isFinite(value)) return "—";
@@ -93,12 +86,4 @@ export function formatMetricTick(value: number, unit: MetricUnit): string {
     default:
       return formatCompact(value);
   }
-}
-
-/** A number with a catalogue unit ("credits", "days", "percent"). */
-export function formatWithUnit(value: number | bigint | undefined, unit: string): string {
-  if (value === undefined) return "—";
-  if (unit === "percent") return `${formatNumber(toNumber(value))}%`;
-  if (unit === "seconds") return formatDuration(value);
-  return unit ? `${formatNumber(value)} ${unit}` : formatNumber(value);
 }

@@ -19,6 +19,9 @@
 //! sql.push_joins(&filter).push(" WHERE ").push_filter(&filter);
 //! sql.into_query().execute(&mut tx).await?;          // a diesel BoxedSqlQuery
 //!
+//! // Or bind a rendered fragment yourself: `let (text, binds) = sql.render();` then
+//! // `conditions::bind_all(diesel::sql_query(text).into_boxed(), binds)`.
+//!
 //! // 3. Counts: `count_matching` (one count) and `funnel` (matching / cumulative count of each
 //! //    top-level node plus the total, all in ONE scan) for PreviewCohort.
 //! let funnel = conditions::funnel(&mut tx, &filter).await?;
@@ -44,7 +47,7 @@ mod sql;
 
 pub use catalogue::{Catalogue, Field, FieldType, Join, Storage};
 pub use compiler::{CompileOptions, CompiledFilter, MAX_CONDITIONS, MAX_DEPTH, compile};
-pub use sql::{BindValue, Sql};
+pub use sql::{BindValue, Sql, bind_all};
 
 use diesel::{
     QueryableByName,

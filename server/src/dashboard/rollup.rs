@@ -232,14 +232,14 @@ pub async fn refresh(db: &Db, tz: Tz, settings: MetricSettings, request: &Rollup
     };
     // The walk starts from the stored window of the day before; without it, start over.
     let mut base = vec![0i64; WINDOW];
-    if let (Some(start), Some(first)) = (from, bounds.first_activity) {
-        if start > first {
-            match load_window(&mut tx, minus(start, 1)).await? {
-                Some(counts) => base = last_activity_counts(&counts),
-                None => {
-                    full = true;
-                    from = Some(first);
-                }
+    if let (Some(start), Some(first)) = (from, bounds.first_activity)
+        && start > first
+    {
+        match load_window(&mut tx, minus(start, 1)).await? {
+            Some(counts) => base = last_activity_counts(&counts),
+            None => {
+                full = true;
+                from = Some(first);
             }
         }
     }
