@@ -190,7 +190,11 @@ async fn a_worker_killed_in_the_middle_of_an_activation_finishes_it_after_restar
 
     let _second = RunningWorker::start_with_lease(&app, Duration::from_secs(2));
     eventually(Duration::from_secs(90), "the restarted worker finishes the activation", || async { redis_status(&app, promotion.id).await.as_deref() == Some("active") }).await;
-    assert_eq!(count(&app, "SELECT count(*) AS n FROM cdp.jobs WHERE kind = 'promotion.activate' AND status = 'succeeded' AND attempts = 2").await, 1);
+    // The job row is marked succeeded just after the handler installs the state in Redis.
+    eventually(Duration::from_secs(30), "the activation job is recorded as succeeded on its second attempt", || async {
+        count(&app, "SELECT count(*) AS n FROM cdp.jobs WHERE kind = 'promotion.activate' AND status = 'succeeded' AND attempts = 2").await == 1
+    })
+    .await;
     assert_eq!(count(&app, &format!("SELECT count(*) AS n FROM cdp.promotion_audience WHERE promotion_id = {} AND code IS NOT NULL", promotion.id)).await, 300_000);
     assert_eq!(bit_count(&app, &keys.eligible).await, 300_000);
     let codes: i64 = redis_conn.hlen(&keys.codes).await.unwrap();
