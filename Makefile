@@ -7,7 +7,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/cdp-target
 CDP := $(CARGO_TARGET_DIR)/debug/cdp
 BUF := tools/buf/node_modules/.bin/buf
 
-.PHONY: help up env build web proto-ts test test-proto test-rust test-web test-interop test-e2e test-etl test-infra test-airflow-live bench-seed bench-dashboard release-contract clean-test-dbs
+.PHONY: help up env build web proto-ts test test-proto test-rust test-web test-interop test-e2e test-etl test-infra test-airflow-live bench-seed bench-dashboard bench-users release-contract clean-test-dbs
 
 help:
 	@echo "make up    - migrate, build the web client, serve UI + gRPC + grpc-web and run the worker"
@@ -88,6 +88,9 @@ test-infra:
 # Benchmarks: never part of `make test`; each prints its figures (docs/benchmarks.md keeps them).
 bench-dashboard:
 	cargo bench -p cdp-tests --bench dashboard
+
+bench-users:
+	cargo run --release -p cdp-tests --bin cdp-bench-users -- 1000000 300
 
 bench-seed:
 	tests/bench/seed.sh

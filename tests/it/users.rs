@@ -250,11 +250,11 @@ async fn get_user_returns_the_full_profile() {
 
     let profile = client(&app).get_user(authed(pb::GetUserRequest { user_id: id }, &admin)).await.unwrap().into_inner().profile.unwrap();
     assert_eq!(profile.user_id, id);
-    let wallet = profile.wallet.clone().unwrap();
+    let wallet = profile.wallet.unwrap();
     let listings = profile.listings.clone().unwrap();
     let plans = profile.plans.clone().unwrap();
     let addons = profile.addons.clone().unwrap();
-    let offers = profile.offers.clone().unwrap();
+    let offers = profile.offers.unwrap();
     // One column of each group against the table, plus the list columns split into slugs.
     let column = |name: &str| format!("SELECT {name}::text AS s FROM public.users WHERE user_id = {id}");
     assert_eq!(profile.account.clone().unwrap().user_type, sql_text(&app, &column("user_type")).await);

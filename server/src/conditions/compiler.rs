@@ -507,10 +507,8 @@ fn text_condition(field: &Field, o: &Operands) -> Result<(Sql, String), Conditio
     let e = field.expr.as_str();
     let enumerated = field.storage == Storage::Enum;
     let check_known = |values: &[String]| -> Result<(), ConditionError> {
-        if enumerated {
-            if let Some(bad) = values.iter().find(|v| !field.fixed_values.contains(&v.as_str())) {
-                return Err(o.invalid(format!("{bad:?} is not a {}; use one of {}", field.name, field.fixed_values.join(", "))));
-            }
+        if let Some(bad) = values.iter().find(|v| enumerated && !field.fixed_values.contains(&v.as_str())) {
+            return Err(o.invalid(format!("{bad:?} is not a {}; use one of {}", field.name, field.fixed_values.join(", "))));
         }
         Ok(())
     };

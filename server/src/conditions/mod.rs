@@ -39,7 +39,8 @@
 //!   zone: `timestamp without time zone` columns already hold reporting-zone wall time, and
 //!   instants (`Value.timestamp`) are converted to it.
 //! - Semantics of nulls: a comparison never matches a null field (use IS_NOT_SET), except
-//!   CONTAINS_NONE and NOT_IN_COHORT, where "no list" contains none of the values.
+//!   CONTAINS_NONE, NOT_IN_COHORT and NOT_IN_AMPLITUDE_COHORT, where "no list" or "no
+//!   membership" contains none of the values.
 
 mod catalogue;
 mod compiler;

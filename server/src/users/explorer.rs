@@ -192,7 +192,7 @@ struct SummaryRow {
 }
 
 impl SummaryRow {
-    fn to_proto(self, read_pii: bool, tz: chrono_tz::Tz) -> pb::UserSummary {
+    fn into_proto(self, read_pii: bool, tz: chrono_tz::Tz) -> pb::UserSummary {
         let (phone, phone_masked) = profile::shown_phone(self.phone, read_pii);
         pb::UserSummary {
             user_id: self.user_id as i64,
@@ -320,7 +320,7 @@ pub async fn list_users(conn: &mut AsyncPgConnection, request: ListUsers) -> Res
         let last = rows.last().expect("a full page has a last row");
         next_page_token = encode_token(&PageToken { f: fingerprint, n: last.sort_key.is_none(), k: last.sort_key.clone(), id: last.user_id as i64, t: total });
     }
-    Ok(UserPage { users: rows.into_iter().map(|r| r.to_proto(request.read_pii, request.tz)).collect(), next_page_token, total_size: total })
+    Ok(UserPage { users: rows.into_iter().map(|r| r.into_proto(request.read_pii, request.tz)).collect(), next_page_token, total_size: total })
 }
 
 #[cfg(test)]
