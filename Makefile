@@ -7,7 +7,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/cdp-target
 CDP := $(CARGO_TARGET_DIR)/debug/cdp
 BUF := tools/buf/node_modules/.bin/buf
 
-.PHONY: help up env build web proto-ts test test-proto test-rust test-web test-interop test-e2e test-etl test-infra test-airflow-live bench-seed bench-dashboard bench-users release-contract clean-test-dbs
+.PHONY: help up env build web proto-ts test test-proto test-rust test-web test-interop test-e2e test-etl test-infra test-airflow-live bench-seed bench-dashboard bench-users bench-cohorts bench-redemption release-contract clean-test-dbs
 
 help:
 	@echo "make up    - migrate, build the web client, serve UI + gRPC + grpc-web and run the worker"
@@ -94,6 +94,12 @@ bench-users:
 
 bench-seed:
 	tests/bench/seed.sh
+
+bench-cohorts:
+	cargo run --release -p cdp-tests --bin cdp-bench-cohorts
+
+bench-redemption:
+	tests/bench/redemption/run.sh
 
 # Test databases are dropped by each test; this removes any a killed run left behind.
 clean-test-dbs:

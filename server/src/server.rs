@@ -55,7 +55,7 @@ pub async fn serve(app: App, listener: TcpListener, shutdown: CancellationToken)
 
     let routes = routes.routes();
 
-    let authenticator = Arc::new(Authenticator::new(app.db.clone(), app.verifier.clone()));
+    let authenticator = Arc::new(Authenticator::new(app.db.clone(), app.verifier.clone()).with_credential_cache(&app.config.redis_url, &app.config.redis_key_prefix, app.redis.clone()));
     let addr = listener.local_addr()?;
     tracing::info!(%addr, web = ?app.config.web_dist_dir, "serving gRPC, grpc-web and the web client");
     Server::builder()

@@ -333,9 +333,9 @@ async fn redis_flushed_or_restarted_mid_race_is_rebuilt_and_no_cap_is_ever_excee
     let used: i64 = redis.get(&keys.used).await.unwrap();
     let budget: i64 = redis.get(&keys.budget).await.unwrap();
     assert_eq!((used, budget), (290, 2_900));
-    // It was rebuilt from PostgreSQL after the flush and after the restart (and once more when
-    // the budget paused it), each time under a new generation.
-    assert!(count(&app, &generation_sql).await >= first_generation + 3);
+    // It was rebuilt from PostgreSQL after the flush and after the restart, each time under a
+    // new generation (the budget pausing it may be the rebuild that follows the flush).
+    assert!(count(&app, &generation_sql).await >= first_generation + 2);
 }
 
 #[tokio::test]

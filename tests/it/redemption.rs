@@ -349,6 +349,21 @@ async fn refusals_say_why_and_validation_answers_without_redeeming() {
         assert_eq!(invalid.get_error_details().bad_request().unwrap().field_violations[0].field, field);
     }
     assert_eq!(count(&app, "SELECT count(*) AS n FROM cdp.redemptions").await, 2);
+
+    // A user suspended in the CDP gets nothing, whatever Redis says.
+    fixtures::exec(&app, "INSERT INTO cdp.user_attributes (user_id, account_status) VALUES (5, 'suspended')").await;
+    let suspended = service
+        .redeem_promotion(authed(pb::RedeemPromotionRequest { order_credits: Some(10), ..redeem("twenty-off", 5, "suspended") }, &secret))
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&suspended), "NOT_ELIGIBLE");
+    let validated = service.validate_promotion(authed(validate("twenty-off", 5, Some(10)), &secret)).await.unwrap().into_inner();
+    assert_eq!(validated.reason(), pb::IneligibilityReason::NotEligible);
+    let listed = service.list_user_promotions(authed(pb::ListUserPromotionsRequest { user_id: 5 }, &secret)).await.unwrap().into_inner();
+    assert!(listed.promotions.is_empty());
+    assert!(service.validate_promotion(authed(validate("twenty-off", 4, Some(10)), &secret)).await.unwrap().into_inner().eligible);
+    assert_eq!(count(&app, "SELECT count(*) AS n FROM cdp.redemptions").await, 2);
+    assert_counters_match_ledger(&app, discount.id).await;
 }
 
 #[tokio::test]
@@ -455,4 +470,77 @@ async fn the_example_internal_consumer_redeems_retries_and_cancels_with_the_stub
     assert!(matches!(redeemer.redeem("checkout", 5, "A-1003", None).await.unwrap(), Outcome::Granted { replayed: false, .. }));
     assert_eq!(count(&app, &format!("SELECT count(*) AS n FROM cdp.redemptions WHERE promotion_id = {} AND status = 'redeemed'", promotion.id)).await, 1);
     assert_counters_match_ledger(&app, promotion.id).await;
+}
+
+#[tokio::test]
+async fn a_key_held_by_a_crashed_servers_reservation_is_released_and_the_retry_succeeds() {
+    let app = TestApp::start().await;
+    let admin = fixtures::admin_token(&app).await;
+    let _worker = RunningWorker::start(&app);
+    let cohort_id = cohort(&app, "Users", 1, 10).await;
+    let promotion = create(&app, &admin, bonus(cohort_id, "CRASHED", 10.0, 5, 1, 0)).await;
+    activate(&app, &admin, promotion.id, "active").await;
+    let created = cdp_proto::cdp::v1::service_credential_service_client::ServiceCredentialServiceClient::new(app.channel.clone())
+        .create_service_credential(authed(pb::CreateServiceCredentialRequest { name: "orders".into(), scopes: vec!["promotions.redeem".into()] }, &admin))
+        .await
+        .unwrap()
+        .into_inner();
+    let credential: uuid::Uuid = created.service_credential.unwrap().id.parse().unwrap();
+    // A server reserved user 3's redemption under this key two minutes ago, then died.
+    let mut redis = redis(&app).await;
+    let keys = keyspace(&app).promotion(promotion.id);
+    let two_minutes_ago = chrono::Utc::now().timestamp_millis() - 120_000;
+    let field = cdp_server::activation::scripts::idempotency_field(&credential, "order-9");
+    let held = cdp_server::activation::scripts::reserve(&mut redis, &keys, cdp_server::activation::scripts::Mode::Redeem, two_minutes_ago, 3, &field, None).await.unwrap();
+    assert!(matches!(held, cdp_server::activation::scripts::Reservation::Granted { .. }));
+
+    // The client retries the same key: it is answered (not left waiting on a dead reservation),
+    // and the dead reservation's use was given back.
+    let retried = redemptions(&app).redeem_promotion(authed(redeem("crashed", 3, "order-9"), &created.secret)).await.unwrap().into_inner();
+    assert!(!retried.replayed);
+    assert_eq!(count(&app, &format!("SELECT count(*) AS n FROM cdp.redemptions WHERE promotion_id = {}", promotion.id)).await, 1);
+    assert_eq!(count(&app, "SELECT count(*) AS n FROM cdp.promotion_reconciliation_runs WHERE promotions_drifted = 1").await, 1);
+    assert_counters_match_ledger(&app, promotion.id).await;
+}
+
+#[tokio::test]
+async fn a_revocation_made_on_one_server_reaches_the_credential_cache_of_another() {
+    let app = TestApp::start().await;
+    let admin = fixtures::admin_token(&app).await;
+    let _worker = RunningWorker::start(&app);
+    let cohort_id = cohort(&app, "Users", 1, 10).await;
+    let promotion = create(&app, &admin, bonus(cohort_id, "TWO-SERVERS", 10.0, 0, 1, 0)).await;
+    activate(&app, &admin, promotion.id, "active").await;
+    // A second server on the same database and Redis.
+    let env = cdp_tests::test_env(&app.db);
+    let mut env = env;
+    env.insert("CDP_REDIS_KEY_PREFIX".into(), app.app.config.redis_key_prefix.clone());
+    let config = cdp_server::config::Config::from_lookup(|key| env.get(key).cloned()).unwrap();
+    let other = cdp_server::app::App::build(config).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(cdp_server::server::serve(other, listener, shutdown.clone()));
+    let _stop = shutdown.drop_guard();
+    let channel = tonic::transport::Channel::from_shared(format!("http://{address}")).unwrap().connect_lazy();
+    let mut there = pb::redemption_service_client::RedemptionServiceClient::new(channel);
+
+    let mut credentials = cdp_proto::cdp::v1::service_credential_service_client::ServiceCredentialServiceClient::new(app.channel.clone());
+    let created = credentials
+        .create_service_credential(authed(pb::CreateServiceCredentialRequest { name: "orders".into(), scopes: vec!["promotions.redeem".into()] }, &admin))
+        .await
+        .unwrap()
+        .into_inner();
+    let check = || pb::ValidatePromotionRequest { code: "TWO-SERVERS".into(), user_id: 1, order_credits: None };
+    for _ in 0..20 {
+        assert!(there.validate_promotion(authed(check(), &created.secret)).await.unwrap().into_inner().eligible);
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    credentials.revoke_service_credential(authed(pb::RevokeServiceCredentialRequest { id: created.service_credential.unwrap().id }, &admin)).await.unwrap();
+    // The other server hears of it through Redis within moments, not after its cache's TTL.
+    // (The cache keeps an entry for 10 s; waiting at most 5 s proves the announcement did it.)
+    crate::promotions::eventually(Duration::from_secs(5), "the other server refuses the revoked credential", || async {
+        there.clone().validate_promotion(authed(check(), &created.secret)).await.is_err_and(|s| s.code() == Code::Unauthenticated)
+    })
+    .await;
 }

@@ -52,9 +52,11 @@ pub fn register(registry: crate::jobs::Registry, app: &crate::app::App) -> crate
 /// Why a promotion paused itself when its budget ran out (its `status_reason`).
 pub const BUDGET_EXHAUSTED_REASON: &str = "credit budget exhausted";
 
-/// Queues the activation of an ACTIVE promotion: freeze the audience, publish, announce.
+/// Queues the activation of an ACTIVE promotion: freeze the audience, publish, announce (at
+/// most one pending per promotion).
 pub async fn enqueue_activate(conn: &mut AsyncPgConnection, promotion_id: i64) -> diesel::QueryResult<()> {
-    crate::jobs::enqueue(conn, NewJob::new(ACTIVATE, serde_json::json!({ "promotion_id": promotion_id }))).await.map(|_| ())
+    let job = NewJob::new(ACTIVATE, serde_json::json!({ "promotion_id": promotion_id })).dedupe_key(promotion_id.to_string());
+    crate::jobs::enqueue(conn, job).await.map(|_| ())
 }
 
 /// Queues the start of a SCHEDULED promotion at `at`.

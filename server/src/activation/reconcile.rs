@@ -152,8 +152,12 @@ async fn reconcile_one(activation: &Activation, id: i64) -> Result<Vec<Drift>, A
         diesel::update(p::table.find(id)).set((p::redeemed_count.eq(ledger_count), p::credits_granted.eq(ledger_credits))).execute(&mut tx).await?;
     }
 
-    // Redis, where it should hold state (an active promotion not frozen yet has none).
+    // Redis, where it should hold state (an active promotion not frozen yet has none: its
+    // activation job publishes it, and is queued again here if it was lost or dead-lettered).
     let should_be_published = !(row.status() == Status::Active && row.audience_frozen_at.is_none());
+    if !should_be_published {
+        super::jobs::enqueue_activate(&mut tx, id).await?;
+    }
     let mut redis_drifted = false;
     if should_be_published {
         let keys = activation.keys.promotion(id);

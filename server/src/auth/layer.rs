@@ -24,11 +24,22 @@ use tonic::{Code, Status};
 pub struct Authenticator {
     db: Db,
     verifier: TokenVerifier,
+    /// Recently verified service credentials (see [`CredentialCache`]); `None`: always ask
+    /// the database.
+    credentials: Option<Arc<CredentialCache>>,
 }
 
 impl Authenticator {
     pub fn new(db: Db, verifier: TokenVerifier) -> Self {
-        Authenticator { db, verifier }
+        Authenticator { db, verifier, credentials: None }
+    }
+
+    /// Caches verified service credentials, so that machine clients calling at high rate (the
+    /// redemption API) are not one database read each. Invalidation goes through Redis Pub/Sub
+    /// on `<prefix>:auth:credentials`.
+    pub fn with_credential_cache(mut self, redis_url: &str, key_prefix: &str, redis: redis::aio::ConnectionManager) -> Self {
+        self.credentials = redis::Client::open(redis_url).ok().map(|client| CredentialCache::start(client, redis, format!("{key_prefix}:auth:credentials")));
+        self
     }
 
     /// Decides whether a request may proceed, and with which context.
@@ -101,6 +112,17 @@ impl Authenticator {
     async fn service_principal(&self, key_prefix: &str, secret: &str) -> Result<Principal, Status> {
         use schema::service_credentials as c;
         let refused = || with_reason(Code::Unauthenticated, "CREDENTIAL_INVALID", "the service credential is unknown, revoked or rotated out");
+        let presented = secrets::hash(secret);
+        if let Some(cache) = &self.credentials {
+            if let Some((principal, record_use)) = cache.get(key_prefix, &presented) {
+                if record_use {
+                    self.record_use(principal.id());
+                }
+                return Ok(principal);
+            }
+        }
+        // Only what was read after the last invalidation may be cached.
+        let generation = self.credentials.as_ref().map(|cache| cache.generation());
         let mut conn = self.db.conn().await?;
         type Row = (uuid::Uuid, String, Vec<String>, String, Vec<u8>, Option<Vec<u8>>, Option<chrono::DateTime<chrono::Utc>>, Option<chrono::DateTime<chrono::Utc>>);
         let row: Option<Row> = c::table
@@ -113,7 +135,6 @@ impl Authenticator {
         let Some((id, name, scopes, status, current, previous, previous_expires, last_used)) = row else {
             return Err(refused());
         };
-        let presented = secrets::hash(secret);
         let now = chrono::Utc::now();
         let matches_current = secrets::hashes_equal(&presented, &current);
         let matches_previous = previous.as_deref().is_some_and(|p| secrets::hashes_equal(&presented, p))
@@ -130,7 +151,150 @@ impl Authenticator {
                 .map_err(crate::error::internal)?;
         }
         let claims = serde_json::json!({ "sub": id, "role": "cdp_service", "cdp_credential": id });
-        Ok(Principal { actor: Actor::ServiceCredential { id, name }, permissions: scopes.into_iter().collect::<BTreeSet<_>>(), claims })
+        let principal = Principal { actor: Actor::ServiceCredential { id, name }, permissions: scopes.into_iter().collect::<BTreeSet<_>>(), claims };
+        if let (Some(cache), Some(generation)) = (&self.credentials, generation) {
+            // A previous secret is good only until its overlap ends.
+            let good_until = if matches_current { None } else { previous_expires };
+            cache.insert(key_prefix, presented, principal.clone(), good_until, generation);
+        }
+        Ok(principal)
+    }
+
+    /// Records a cached credential's use (at minute granularity, off the request path).
+    fn record_use(&self, id: uuid::Uuid) {
+        use schema::service_credentials as c;
+        let db = self.db.clone();
+        tokio::spawn(async move {
+            if let Ok(mut conn) = db.conn().await {
+                let _ = diesel::update(c::table.filter(c::id.eq(id))).set(c::last_used_at.eq(chrono::Utc::now())).execute(&mut conn).await;
+            }
+        });
+    }
+
+    /// Called once a request that may rotate or revoke a credential has been answered (and
+    /// before the answer leaves): empties this server's cache, then tells the others.
+    fn credentials_changed(&self) {
+        if let Some(cache) = &self.credentials {
+            cache.clear();
+            let cache = cache.clone();
+            tokio::spawn(async move { cache.announce().await });
+        }
+    }
+}
+
+/// Service credentials verified in the last [`CREDENTIAL_CACHE_TTL`], by key prefix and hash
+/// of the presented secret. Correctness rests on invalidation: a rotation or revocation made
+/// through this server empties the cache before its answer leaves (the RPC passes through this
+/// layer), and is announced on a Redis channel that every server listens to; while a server is
+/// not listening, it caches nothing. The TTL bounds anything else (a change made in SQL).
+struct CredentialCache {
+    entries: std::sync::Mutex<std::collections::HashMap<(String, Vec<u8>), CachedCredential>>,
+    /// Bumped by every invalidation; an entry read before one is not cached.
+    generation: std::sync::atomic::AtomicU64,
+    listening: std::sync::atomic::AtomicBool,
+    channel: String,
+    redis: redis::aio::ConnectionManager,
+}
+
+struct CachedCredential {
+    principal: Principal,
+    expires: std::time::Instant,
+    last_recorded: std::time::Instant,
+}
+
+const CREDENTIAL_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(10);
+const CREDENTIAL_USE_GRANULARITY: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl CredentialCache {
+    fn start(client: redis::Client, redis: redis::aio::ConnectionManager, channel: String) -> Arc<CredentialCache> {
+        let cache = Arc::new(CredentialCache {
+            entries: Default::default(),
+            generation: Default::default(),
+            listening: Default::default(),
+            channel,
+            redis,
+        });
+        let weak = Arc::downgrade(&cache);
+        tokio::spawn(async move {
+            use futures::StreamExt;
+            loop {
+                let Some(cache) = weak.upgrade() else { return };
+                if let Ok(mut pubsub) = client.get_async_pubsub().await {
+                    if pubsub.subscribe(&cache.channel).await.is_ok() {
+                        cache.clear(); // whatever was announced while not listening
+                        cache.listening.store(true, std::sync::atomic::Ordering::SeqCst);
+                        drop(cache);
+                        let mut messages = pubsub.on_message();
+                        while messages.next().await.is_some() {
+                            match weak.upgrade() {
+                                Some(cache) => cache.clear(),
+                                None => return,
+                            }
+                        }
+                    }
+                }
+                let Some(cache) = weak.upgrade() else { return };
+                cache.listening.store(false, std::sync::atomic::Ordering::SeqCst);
+                cache.clear();
+                drop(cache);
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        });
+        cache
+    }
+
+    fn generation(&self) -> u64 {
+        std::sync::atomic::AtomicU64::load(&self.generation, std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The cached principal, and whether its use should be recorded now.
+    fn get(&self, key_prefix: &str, presented: &[u8]) -> Option<(Principal, bool)> {
+        if !std::sync::atomic::AtomicBool::load(&self.listening, std::sync::atomic::Ordering::SeqCst) {
+            return None;
+        }
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let now = std::time::Instant::now();
+        let entry = entries.get_mut(&(key_prefix.to_string(), presented.to_vec())).filter(|e| e.expires > now)?;
+        let record = now.duration_since(entry.last_recorded) > CREDENTIAL_USE_GRANULARITY;
+        if record {
+            entry.last_recorded = now;
+        }
+        Some((entry.principal.clone(), record))
+    }
+
+    fn insert(&self, key_prefix: &str, presented: Vec<u8>, principal: Principal, good_until: Option<chrono::DateTime<chrono::Utc>>, generation: u64) {
+        if !std::sync::atomic::AtomicBool::load(&self.listening, std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        let now = std::time::Instant::now();
+        let mut expires = now + CREDENTIAL_CACHE_TTL;
+        if let Some(until) = good_until {
+            let left = (until - chrono::Utc::now()).to_std().unwrap_or_default();
+            expires = expires.min(now + left);
+        }
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if self.generation() != generation {
+            return; // invalidated while this one was being read
+        }
+        if entries.len() > 10_000 {
+            entries.clear();
+        }
+        entries.insert((key_prefix.to_string(), presented), CachedCredential { principal, expires, last_recorded: now });
+    }
+
+    fn clear(&self) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        entries.clear();
+    }
+
+    async fn announce(&self) {
+        let mut redis = self.redis.clone();
+        let published: redis::RedisResult<i64> = redis::cmd("PUBLISH").arg(&self.channel).arg("changed").query_async(&mut redis).await;
+        if let Err(err) = published {
+            // Other servers keep their entries for at most the TTL.
+            tracing::warn!(error = %err, "could not announce a credential change to other servers");
+        }
     }
 }
 
@@ -209,11 +373,20 @@ where
                 .extensions()
                 .get::<tonic::transport::server::TcpConnectInfo>()
                 .and_then(|info| info.remote_addr());
+            // Rotating or revoking a credential empties the credential cache before it is answered.
+            let changes_credentials = matches!(
+                request.uri().path(),
+                "/cdp.v1.ServiceCredentialService/RotateServiceCredential" | "/cdp.v1.ServiceCredentialService/RevokeServiceCredential"
+            );
             match authenticator.authorize(request.uri().path(), request.headers(), remote).await {
                 Ok(ctx) => {
                     tracing::Span::current().record("request_id", ctx.request_id.as_str());
                     request.extensions_mut().insert(ctx);
-                    inner.call(request).await
+                    let response = inner.call(request).await;
+                    if changes_credentials {
+                        authenticator.credentials_changed();
+                    }
+                    response
                 }
                 Err(status) => Ok(status.into_http()),
             }

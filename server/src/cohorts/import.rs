@@ -345,6 +345,7 @@ async fn store_import(db: &Db, config: &Config, ctx: &RequestContext, amplitude_
     )
     .get_result(&mut *tx)
     .await?;
+    store::tune_for_scans(&mut tx).await?;
     let delta = store::replace_membership(&mut tx, cohort_id, &Sql::new("SELECT DISTINCT user_id FROM amplitude_import_matches WHERE user_id IS NOT NULL")).await?;
     let duration_ms = started.elapsed().as_millis().min(i32::MAX as u128) as i32;
     store::record_evaluation(&mut tx, cohort_id, delta, duration_ms).await?;

@@ -182,6 +182,7 @@ async fn refresh_cohort(db: &Db, config: &Config, cohort_id: i64) -> Result<Opti
     // The stored definition was checked when saved; a catalogue change can still break it.
     let options = CompileOptions::now("definition", config.reporting_tz).allow_pii(true);
     let filter = conditions::compile(Catalogue::standard(), &tree, &options).map_err(CohortError::from)?;
+    store::tune_for_scans(&mut tx).await?;
     let delta = store::replace_membership(&mut tx, cohort_id, &matching_users(&filter)).await?;
     let duration_ms = started.elapsed().as_millis().min(i32::MAX as u128) as i32;
     store::record_evaluation(&mut tx, cohort_id, delta, duration_ms).await?;

@@ -382,6 +382,13 @@ pub async fn size_points(conn: &mut AsyncPgConnection, ids: &[i64], start: Naive
     Ok(points)
 }
 
+/// Settings of a transaction that scans the user base: no JIT (compiling costs more than it
+/// saves on one scan) and room for hashes of a million ids without spilling to disk.
+pub async fn tune_for_scans(conn: &mut AsyncPgConnection) -> Result<(), CohortError> {
+    sql_query("SELECT set_config('jit', 'off', true), set_config('work_mem', '64MB', true)").execute(conn).await?;
+    Ok(())
+}
+
 /// The result of replacing a cohort's membership.
 #[derive(QueryableByName, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MembershipDelta {

@@ -72,5 +72,13 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// CDP-owned user attributes (migration 000004): a suspended user redeems nothing.
+    cdp.user_attributes (user_id) {
+        user_id -> Int4,
+        account_status -> Text,
+    }
+}
+
 diesel::joinable!(promotions -> cohorts (cohort_id));
 diesel::allow_tables_to_appear_in_same_query!(promotions, cohorts, promotion_audience, redemptions);

@@ -20,8 +20,10 @@ use uuid::Uuid;
 
 /// The most redemptions one statement commits.
 const MAX_BATCH: usize = 512;
-/// Writers (each with its own connection) taking turns: while one commits, the next gathers.
-const WRITERS: usize = 2;
+/// Writers, each with its own connection. One: a hot promotion's batches serialise on its row
+/// lock anyway, and a single writer lets each batch grow to everything that queued while the
+/// previous one committed (two writers halve the batches and gain nothing).
+const WRITERS: usize = 1;
 /// Waiting room: beyond this many queued redemptions, callers wait to enqueue.
 const QUEUE: usize = 8192;
 
@@ -49,6 +51,8 @@ pub enum Written {
     /// The promotion is no longer active and in its window, or its Redis state was rebuilt
     /// since the reservation: nothing was inserted.
     Fenced,
+    /// The user's CDP account is suspended (`cdp.user_attributes`): nothing was inserted.
+    Suspended,
     /// A cap on the promotion row would be exceeded (its limits were lowered meanwhile).
     TotalCapReached,
     BudgetSpent,
@@ -248,6 +252,7 @@ inserted AS (
   INSERT INTO cdp.redemptions (promotion_id, user_id, code, service_credential_id, idempotency_key, order_reference, order_credits, credits)
   SELECT i.promotion_id, i.user_id, i.code, i.credential, i.idempotency_key, i.order_reference, i.order_credits, i.credits
   FROM input i JOIN fence f ON f.id = i.promotion_id AND f.redis_generation = i.generation
+  WHERE NOT EXISTS (SELECT 1 FROM cdp.user_attributes ua WHERE ua.user_id = i.user_id AND ua.account_status = 'suspended')
   ON CONFLICT (service_credential_id, idempotency_key) DO NOTHING
   RETURNING id, promotion_id, service_credential_id, idempotency_key, redeemed_at, credits
 ),
@@ -267,7 +272,10 @@ exhausted AS (
 )
 SELECT 'inserted' AS kind, id, promotion_id, service_credential_id AS credential, idempotency_key, redeemed_at, 0::int8 AS generation FROM inserted
 UNION ALL
-SELECT 'fence', 0, id, NULL::uuid, NULL::text, NULL::timestamptz, redis_generation FROM fence";
+SELECT 'fence', 0, id, NULL::uuid, NULL::text, NULL::timestamptz, redis_generation FROM fence
+UNION ALL
+SELECT 'suspended', 0, i.promotion_id, i.credential, i.idempotency_key, NULL::timestamptz, 0 FROM input i
+WHERE EXISTS (SELECT 1 FROM cdp.user_attributes ua WHERE ua.user_id = i.user_id AND ua.account_status = 'suspended')";
 
 async fn commit(conn: &mut AsyncPgConnection, rows: &[&NewRedemption]) -> Result<Vec<Written>, Failure> {
     let outcome: Vec<Outcome> = sql_query(COMMIT_BATCH)
@@ -284,11 +292,15 @@ async fn commit(conn: &mut AsyncPgConnection, rows: &[&NewRedemption]) -> Result
         .await
         .map_err(classify)?;
     let mut inserted: HashMap<(i64, Uuid, &str), (i64, DateTime<Utc>)> = HashMap::new();
+    let mut suspended: std::collections::HashSet<(i64, Uuid, &str)> = std::collections::HashSet::new();
     let mut fence: HashMap<i64, i64> = HashMap::new();
     for o in &outcome {
         match (o.kind.as_str(), o.credential, o.idempotency_key.as_deref(), o.redeemed_at) {
             ("inserted", Some(credential), Some(key), Some(at)) => {
                 inserted.insert((o.promotion_id, credential, key), (o.id, at));
+            }
+            ("suspended", Some(credential), Some(key), _) => {
+                suspended.insert((o.promotion_id, credential, key));
             }
             _ => {
                 fence.insert(o.promotion_id, o.generation);
@@ -299,8 +311,9 @@ async fn commit(conn: &mut AsyncPgConnection, rows: &[&NewRedemption]) -> Result
         .iter()
         .map(|row| match inserted.get(&(row.promotion_id, row.credential, row.idempotency_key.as_str())) {
             Some((id, at)) => Written::Committed { id: *id, redeemed_at: *at },
-            None if fence.get(&row.promotion_id) == Some(&row.generation) => Written::KeyTaken,
-            None => Written::Fenced,
+            None if fence.get(&row.promotion_id) != Some(&row.generation) => Written::Fenced,
+            None if suspended.contains(&(row.promotion_id, row.credential, row.idempotency_key.as_str())) => Written::Suspended,
+            None => Written::KeyTaken,
         })
         .collect())
 }

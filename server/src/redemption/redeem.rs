@@ -120,6 +120,7 @@ impl Redemptions {
         let field = scripts::idempotency_field(&credential, &request.idempotency_key);
         let started = Instant::now();
         let mut attempts = 0;
+        let (mut duplicate_since, mut reconciled) = (None, false);
         loop {
             if started.elapsed() > DEADLINE || attempts >= MAX_ATTEMPTS {
                 return Err(RedemptionError::Unavailable("the redemption could not be completed in time".into()));
@@ -140,6 +141,12 @@ impl Redemptions {
                     // The same key is in flight (or done) for this promotion: answer as it did.
                     if let Some(replay) = self.replay(credential, request).await? {
                         return Ok(replay);
+                    }
+                    let waited = duplicate_since.get_or_insert_with(Instant::now).elapsed();
+                    if waited > Duration::from_secs(1) && !reconciled && self.abandoned(&keys, &field).await? {
+                        // A crashed server's reservation holds this key: reconciliation releases it.
+                        reconciled = true;
+                        crate::activation::reconcile::run(&self.activation, None, Some(promotion_id)).await?;
                     }
                     tokio::time::sleep(DUPLICATE_POLL).await;
                     continue;
@@ -193,6 +200,10 @@ impl Redemptions {
                         None => Err(RedemptionError::Unavailable("the idempotency key is being used concurrently".into())),
                     };
                 }
+                Written::Suspended => {
+                    self.release(&keys, &field).await;
+                    return Err(refused(Ineligibility::NotEligible));
+                }
                 Written::TotalCapReached => {
                     self.release(&keys, &field).await;
                     return Err(refused(Ineligibility::Exhausted));
@@ -211,6 +222,15 @@ impl Redemptions {
                 }
             }
         }
+    }
+
+    /// Whether `field`'s reservation is in flight for longer than a live one can be.
+    async fn abandoned(&self, keys: &crate::activation::PromotionKeys, field: &str) -> Result<bool, RedemptionError> {
+        use redis::AsyncCommands;
+        let mut redis = self.activation.redis.clone();
+        let entry: Option<String> = redis.hget(&keys.idempotency, field).await?;
+        let reserved_at = entry.as_deref().and_then(|e| e.strip_prefix("P:")).and_then(|e| e.rsplit(':').next()).and_then(|at| at.parse::<i64>().ok());
+        Ok(reserved_at.is_some_and(|at| epoch_ms(Utc::now()) - at > crate::activation::reconcile::ABANDONED_AFTER_MS))
     }
 
     async fn release(&self, keys: &crate::activation::PromotionKeys, field: &str) {
@@ -312,6 +332,14 @@ impl Redemptions {
         })
     }
 
+    /// Whether the user's CDP account is suspended (then no promotion applies to them).
+    pub async fn suspended(&self, user_id: i32) -> Result<bool, RedemptionError> {
+        use crate::promotions::schema::user_attributes as ua;
+        let mut conn = self.activation.db.conn().await?;
+        let status: Option<String> = ua::table.find(user_id).select(ua::account_status).first(&mut conn).await.optional()?;
+        Ok(status.as_deref() == Some("suspended"))
+    }
+
     /// ValidatePromotion: the same checks as a redemption, without reserving.
     pub async fn validate(&self, code: &str, user_id: i32, order_credits: Option<i64>) -> Result<pb::ValidatePromotionResponse, RedemptionError> {
         let not_eligible = |reason: Ineligibility, promotion_id: i64, benefit: Option<pb::Benefit>| pb::ValidatePromotionResponse {
@@ -334,6 +362,7 @@ impl Redemptions {
             loop {
                 let mut redis = self.activation.redis.clone();
                 match scripts::reserve(&mut redis, &keys, Mode::DryRun, epoch_ms(Utc::now()), i64::from(user_id), "", order_credits).await? {
+                    Reservation::Granted { .. } if self.suspended(user_id).await? => break Ineligibility::NotEligible,
                     Reservation::Granted { credits, per_user_remaining, benefit, .. } => {
                         let benefit = pb::Benefit {
                             r#type: crate::promotions::model::BenefitType::parse(&benefit.benefit_type).map(|t| t.to_proto() as i32).unwrap_or_default(),

@@ -118,6 +118,9 @@ impl RedemptionService for RedemptionApi {
         let ctx = context(&request)?;
         credential(&ctx)?;
         let user = user_id(request.get_ref().user_id)?;
+        if self.engine.suspended(user).await? {
+            return Ok(Response::new(pb::ListUserPromotionsResponse { promotions: Vec::new() }));
+        }
         let promotions = user_promotions::list(&self.engine.activation.db, &ctx.principal()?.claims, user).await?;
         Ok(Response::new(pb::ListUserPromotionsResponse { promotions }))
     }

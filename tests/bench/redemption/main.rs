@@ -61,8 +61,13 @@ async fn exec(conn: &mut AsyncPgConnection, sql: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// A cohort of users `1..=size`, inserted as the owner (the cohort engine is not under test).
+/// A cohort of users `1..=size`, inserted as the owner (the cohort engine is not under test);
+/// kept from an earlier run on the same database.
 async fn cohort(conn: &mut AsyncPgConnection, name: &str, size: i64) -> Result<i64, Error> {
+    let existing = scalar(conn, &format!("SELECT coalesce(max(id), 0) AS n FROM cdp.cohorts WHERE name = '{name}'")).await?;
+    if existing > 0 {
+        return Ok(existing);
+    }
     #[derive(diesel::QueryableByName)]
     struct Id {
         #[diesel(sql_type = BigInt)]
@@ -89,8 +94,13 @@ impl Setup {
         PromotionServiceClient::new(self.channel.clone())
     }
 
-    /// Creates and activates a promotion, and waits until it is redeemable.
-    async fn promotion(&self, cohort_id: i64, code: &str, limits: pb::PromotionLimits) -> Result<i64, Error> {
+    /// The promotion of `code` (created and activated if this database has none yet), once
+    /// it is redeemable.
+    async fn promotion(&self, conn: &mut AsyncPgConnection, cohort_id: i64, code: &str, limits: pb::PromotionLimits) -> Result<i64, Error> {
+        let existing = scalar(conn, &format!("SELECT coalesce(max(id), 0) AS n FROM cdp.promotions WHERE code = '{code}' AND status = 'active'")).await?;
+        if existing > 0 {
+            return Ok(existing);
+        }
         let promotion = pb::Promotion {
             name: format!("Bench {code}"),
             cohort_id,
@@ -209,6 +219,44 @@ async fn load(channels: &[Channel], secret: &str, target: Target, clients: usize
     all
 }
 
+/// ValidatePromotion on the hot promotion: everything a redemption does except the ledger.
+async fn validate_load(channels: &[Channel], secret: &str, clients: usize, seconds: u64) -> Tally {
+    let start = Instant::now() + WARMUP;
+    let end = start + Duration::from_secs(seconds);
+    let loops: Vec<_> = (0..clients)
+        .map(|i| {
+            let mut client = RedemptionServiceClient::new(channels[i % channels.len()].clone());
+            let secret = secret.to_string();
+            tokio::spawn(async move {
+                let mut tally = Tally::default();
+                let mut user = 1 + i as i64;
+                loop {
+                    let t0 = Instant::now();
+                    if t0 >= end {
+                        break;
+                    }
+                    user = (user + 7919) % HOT_USERS + 1;
+                    let request = pb::ValidatePromotionRequest { code: "HOT-BENCH".into(), user_id: user, order_credits: None };
+                    match client.validate_promotion(authed(request, &secret)).await {
+                        Ok(_) if t0 >= start => tally.latencies_ns.push(t0.elapsed().as_nanos() as u64),
+                        Ok(_) => {}
+                        Err(_) => tally.errors += 1,
+                    }
+                }
+                tally
+            })
+        })
+        .collect();
+    let mut all = Tally::default();
+    for handle in loops {
+        let tally = handle.await.expect("a client loop panicked");
+        all.latencies_ns.extend(tally.latencies_ns);
+        all.errors += tally.errors;
+    }
+    all.latencies_ns.sort_unstable();
+    all
+}
+
 fn percentile_ms(sorted: &[u64], q: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -300,29 +348,41 @@ async fn main() -> Result<(), Error> {
     let setup = Setup { channel: channel.clone(), admin, secret: secret.clone() };
     let t = Instant::now();
     let hot_cohort = cohort(&mut conn, "Bench hot audience", HOT_USERS).await?;
-    let hot_id = setup.promotion(hot_cohort, "HOT-BENCH", pb::PromotionLimits { total_redemptions: HOT_CAP, per_user: 1, credit_budget: 0 }).await?;
+    let hot_id = setup.promotion(&mut conn, hot_cohort, "HOT-BENCH", pb::PromotionLimits { total_redemptions: HOT_CAP, per_user: 1, credit_budget: 0 }).await?;
     let spread_cohort = cohort(&mut conn, "Bench spread audience", SPREAD_USERS).await?;
     let mut spread_ids = Vec::new();
     let mut spread_codes = Vec::new();
     for i in 0..SPREAD_PROMOTIONS {
         let code = format!("SPREAD-{i:03}");
-        spread_ids.push(setup.promotion(spread_cohort, &code, pb::PromotionLimits { total_redemptions: HOT_CAP, per_user: 1, credit_budget: 0 }).await?);
+        spread_ids.push(setup.promotion(&mut conn, spread_cohort, &code, pb::PromotionLimits { total_redemptions: HOT_CAP, per_user: 1, credit_budget: 0 }).await?);
         spread_codes.push(code);
     }
     exec(&mut conn, "ANALYZE").await?;
     println!("setup: hot promotion over {HOT_USERS} users, {SPREAD_PROMOTIONS} promotions over {SPREAD_USERS} users each, in {:.0}s", t.elapsed().as_secs_f64());
 
-    let hot_users = Arc::new(AtomicI64::new(1));
-    let spread_users = Arc::new((0..SPREAD_PROMOTIONS).map(|_| AtomicI64::new(1)).collect::<Vec<_>>());
+    // Every request redeems for a user who has not redeemed yet (also across runs on a kept database).
+    let next_after = |max: i64| AtomicI64::new(max + 1);
+    let hot_users = Arc::new(next_after(scalar(&mut conn, &format!("SELECT coalesce(max(user_id), 0)::int8 AS n FROM cdp.redemptions WHERE promotion_id = {hot_id}")).await?));
+    let mut spread_next = Vec::new();
+    for id in &spread_ids {
+        spread_next.push(next_after(scalar(&mut conn, &format!("SELECT coalesce(max(user_id), 0)::int8 AS n FROM cdp.redemptions WHERE promotion_id = {id}")).await?));
+    }
+    let spread_users = Arc::new(spread_next);
+    let scenarios = std::env::var("CDP_BENCH_SCENARIOS").unwrap_or_else(|_| "hot,spread,race".into());
+    let wanted = |name: &str| scenarios.split(',').any(|s| s.trim() == name);
+    let client_counts: Vec<usize> = std::env::var("CDP_BENCH_CLIENTS").ok().map(|v| v.split(',').filter_map(|c| c.trim().parse().ok()).collect()).unwrap_or_else(|| vec![8, 32, 128]);
     let spread_codes = Arc::new(spread_codes);
     println!();
     println!("| scenario | clients | redemptions/s (median of {runs}) | p50 ms | p99 ms | errors | over-redemptions | successes without a ledger row |");
     println!("|---|---:|---:|---:|---:|---:|---:|---:|");
-    for (scenario, ids) in [("hot: 1 promotion", vec![hot_id]), ("spread: 100 promotions", spread_ids.clone())] {
-        for clients in [8usize, 32, 128] {
+    for (name, scenario, ids) in [("hot", "hot: 1 promotion", vec![hot_id]), ("spread", "spread: 100 promotions", spread_ids.clone())] {
+        if !wanted(name) {
+            continue;
+        }
+        for clients in client_counts.iter().copied() {
             let mut figures = Vec::new();
             for r in 0..runs {
-                let run = format!("{}{clients}r{r}", if ids.len() == 1 { "h" } else { "s" });
+                let run = format!("{}{clients}r{r}p{}", if ids.len() == 1 { "h" } else { "s" }, std::process::id());
                 let target = if ids.len() == 1 {
                     Target::Hot { code: "HOT-BENCH".into(), next_user: hot_users.clone() }
                 } else {
@@ -356,11 +416,29 @@ async fn main() -> Result<(), Error> {
         }
     }
 
+    if wanted("validate") {
+        // Diagnosis: the same path without the ledger (authentication, code, Lua dry run).
+        for clients in client_counts.iter().copied() {
+            let tally = validate_load(&channels, &secret, clients, seconds).await;
+            println!(
+                "| validate only (no ledger) | {clients} | {:.0} | {:.2} | {:.2} | {} | - | - |",
+                tally.latencies_ns.len() as f64 / seconds as f64,
+                percentile_ms(&tally.latencies_ns, 0.5),
+                percentile_ms(&tally.latencies_ns, 0.99),
+                tally.errors
+            );
+        }
+    }
+    if !wanted("race") {
+        return Ok(());
+    }
+
     // The capped race: 128 clients until the cap and the budget are spent.
     let race_cohort = cohort(&mut conn, "Bench race audience", 200_000).await?;
-    let race_id = setup.promotion(race_cohort, "RACE-BENCH", pb::PromotionLimits { total_redemptions: RACE_CAP, per_user: 1, credit_budget: (RACE_CAP - 1) * 10 }).await?;
+    let race_code = format!("RACE-{}", std::process::id());
+    let race_id = setup.promotion(&mut conn, race_cohort, &race_code, pb::PromotionLimits { total_redemptions: RACE_CAP, per_user: 1, credit_budget: (RACE_CAP - 1) * 10 }).await?;
     let started = Instant::now();
-    let tally = load(&channels, &secret, Target::Hot { code: "RACE-BENCH".into(), next_user: Arc::new(AtomicI64::new(1)) }, 128, 120, "race", true).await;
+    let tally = load(&channels, &secret, Target::Hot { code: race_code.clone(), next_user: Arc::new(AtomicI64::new(1)) }, 128, 120, "race", true).await;
     let elapsed = started.elapsed().as_secs_f64();
     let (rows, over) = check(&mut conn, "race", &[race_id], tally.successes).await?;
     println!();

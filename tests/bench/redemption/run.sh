@@ -13,22 +13,25 @@ cdp=$CARGO_TARGET_DIR/release/cdp
 load=$CARGO_TARGET_DIR/release/cdp-bench-redemption
 
 pg=(psql -h "${PGHOST:-127.0.0.1}" -p "${PGPORT:-5432}" -U "${PGUSER:-postgres}")
-db=cdp_bench_redemption_$$
+# CDP_BENCH_DB keeps (and reuses) a database between runs; by default a scratch one is dropped.
+db=${CDP_BENCH_DB:-cdp_bench_redemption_$$}
 port=${CDP_BENCH_PORT:-50231}
 export DATABASE_URL="postgres://${PGUSER:-postgres}@${PGHOST:-127.0.0.1}:${PGPORT:-5432}/$db"
 export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/0}
-export CDP_REDIS_KEY_PREFIX="cdp_bench_$$"
+export CDP_REDIS_KEY_PREFIX="cdp_bench_${CDP_BENCH_DB:-$$}"
 export CDP_LISTEN_ADDR="127.0.0.1:$port" CDP_BENCH_ADDR="127.0.0.1:$port"
 export CDP_JWT_SECRET="bench-$(head -c 32 /dev/urandom | base64 | tr -d '/+=\n')"
-export CDP_BOOTSTRAP_ADMIN_EMAIL=bench@cdp.local CDP_BOOTSTRAP_ADMIN_PASSWORD="bench-$(head -c 12 /dev/urandom | base64 | tr -d '/+=\n')"
+# A kept scratch database keeps its bootstrap admin, so its password must not change between runs.
+if [ -n "${CDP_BENCH_DB:-}" ]; then admin_password="bench-admin-of-$db"; else admin_password="bench-$(head -c 12 /dev/urandom | base64 | tr -d '/+=\n')"; fi
+export CDP_BOOTSTRAP_ADMIN_EMAIL=bench@cdp.local CDP_BOOTSTRAP_ADMIN_PASSWORD="$admin_password"
 export CDP_JOB_POLL_INTERVAL_MS=100 RUST_LOG=${RUST_LOG:-warn}
 
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  "${pg[@]}" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
-  redis-cli -u "$REDIS_URL" --scan --pattern "$CDP_REDIS_KEY_PREFIX:*" | xargs -r -n 500 redis-cli -u "$REDIS_URL" DEL >/dev/null 2>&1 || true
+  [ -n "${CDP_BENCH_DB:-}" ] || "${pg[@]}" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+  [ -n "${CDP_BENCH_DB:-}" ] || redis-cli -u "$REDIS_URL" --scan --pattern "$CDP_REDIS_KEY_PREFIX:*" | xargs -r -n 500 redis-cli -u "$REDIS_URL" DEL >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 
