@@ -48,7 +48,7 @@ pub async fn serve(app: App, listener: TcpListener, shutdown: CancellationToken)
     routes
         .add_service(pb::promotion_service_server::PromotionServiceServer::new(crate::promotions::service::PromotionApi { db: db.clone(), reporting_tz: app.config.reporting_tz }))
         .add_service(pb::redemption_service_server::RedemptionServiceServer::new(crate::redemption::service::RedemptionApi::new(&app)));
-    routes.add_service(pb::cohort_service_server::CohortServiceServer::new(crate::cohorts::service::CohortApi { db: db.clone(), config: app.config.clone(), http: app.http.clone() }));
+    routes.add_service(pb::cohort_service_server::CohortServiceServer::new(crate::cohorts::service::CohortApi { db: db.clone(), config: app.config.clone(), http: app.http.clone(), preview_cache: Default::default() }));
     for name in service_names() {
         health_reporter.set_service_status(name, tonic_health::ServingStatus::Serving).await;
     }

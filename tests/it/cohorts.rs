@@ -689,3 +689,40 @@ async fn rpcs_validate_their_input_and_follow_the_permission_matrix() {
         .expect_err("end before start");
     assert_eq!(violation(&err), "range.end_date");
 }
+
+#[tokio::test]
+async fn previews_reuse_condition_results_only_while_the_data_is_unchanged() {
+    let app = seeded_app(800, &[]).await;
+    let (_, token) = fixtures::user_with_role(&app, "growth_manager").await;
+    let definition = group(
+        Combinator::And,
+        vec![
+            cond("total_listings_count", Op::GreaterThan, Some(Kind::Number(2.0))),
+            cond("account_status", Op::Equals, Some(Kind::Text("active".into()))),
+        ],
+    );
+    let where_sql = "total_listings_count > 2 AND user_id NOT IN (SELECT user_id FROM cdp.user_attributes WHERE account_status <> 'active')";
+    let preview = || async {
+        client(&app).preview_cohort(authed(pb::PreviewCohortRequest { definition: Some(definition.clone()), sample_size: 3 }, &token)).await.unwrap().into_inner()
+    };
+    let expected = || async { fixtures::count(&app, &format!("SELECT count(*) AS n FROM public.users WHERE {where_sql}")).await };
+    let first = preview().await;
+    assert_eq!(first.count, expected().await);
+    assert_eq!(preview().await.count, first.count, "the same answer from the kept sets");
+
+    // The ETL changes five users: the next preview sees them at once.
+    fixtures::exec(&app, "UPDATE public.users SET total_listings_count = 9 WHERE user_id IN \
+                          (SELECT user_id FROM public.users WHERE coalesce(total_listings_count, 0) <= 2 ORDER BY user_id LIMIT 5)")
+        .await;
+    let after_etl = preview().await;
+    assert_eq!(after_etl.count, first.count + 5);
+    assert_eq!(after_etl.count, expected().await);
+    assert_eq!(after_etl.funnel[0].matching, first.funnel[0].matching + 5);
+
+    // The CDP suspends two of the matches (a CDP attribute): they leave the preview.
+    fixtures::exec(&app, &format!("INSERT INTO cdp.user_attributes (user_id, account_status) SELECT user_id, 'suspended' FROM public.users WHERE {where_sql} ORDER BY user_id LIMIT 2")).await;
+    let after_suspension = preview().await;
+    assert_eq!(after_suspension.count, after_etl.count - 2);
+    assert_eq!(after_suspension.count, expected().await);
+    assert_eq!(after_suspension.funnel[0].matching, after_etl.funnel[0].matching, "the first condition's set is unchanged");
+}

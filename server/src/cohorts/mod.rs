@@ -4,7 +4,8 @@
 //!
 //! - `service`: the thin tonic layer; `store`: queries; `definition`: the stored JSON form;
 //! - `refresh`: the worker jobs `cohorts.schedule` and `cohorts.refresh`;
-//! - `preview`: PreviewCohort; `guard`: what a change of a cohort would affect;
+//! - `preview`: PreviewCohort, over the sets of users kept by `preview_cache`; `guard`: what a
+//!   change of a cohort would affect;
 //! - `sync`: SyncCohort and the job `cohorts.sync`; `import`: ImportAmplitudeCohort.
 
 pub mod definition;
@@ -12,6 +13,7 @@ pub mod guard;
 pub mod import;
 pub mod members;
 pub mod preview;
+pub mod preview_cache;
 pub mod refresh;
 pub mod service;
 pub mod store;

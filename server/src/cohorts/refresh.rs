@@ -112,7 +112,7 @@ impl JobHandler for RefreshCohortJob {
 
     async fn run(&self, job: &JobContext) -> Result<(), JobError> {
         let cohort_id = job.payload.get("cohort_id").and_then(serde_json::Value::as_i64).ok_or_else(|| JobError::Permanent("payload has no cohort_id".into()))?;
-        match refresh_cohort(&self.db, &self.config, cohort_id).await {
+        match refresh_cohort(&self.db, &self.config, cohort_id, None).await {
             Ok(None) => Ok(()),
             Ok(Some(outcome)) if outcome.stale => Err(JobError::Retry("the definition changed while it was evaluated; evaluating it again".into())),
             Ok(Some(outcome)) => {
@@ -165,9 +165,10 @@ pub fn matching_users(filter: &conditions::CompiledFilter) -> Sql {
     sql
 }
 
-/// Re-evaluates one builder cohort (dynamic or static) as the table owner. `None` when there
-/// is nothing to do (deleted, or imported: imports are refreshed by importing again).
-async fn refresh_cohort(db: &Db, config: &Config, cohort_id: i64) -> Result<Option<RefreshOutcome>, RefreshFailure> {
+/// Re-evaluates one builder cohort (dynamic or static) as the table owner, as of `as_of` (a
+/// reporting-zone day; `None`: today). `None` when there is nothing to do (deleted, or
+/// imported: imports are refreshed by importing again).
+async fn refresh_cohort(db: &Db, config: &Config, cohort_id: i64, as_of: Option<chrono::NaiveDate>) -> Result<Option<RefreshOutcome>, RefreshFailure> {
     let started = Instant::now();
     let mut tx = db.begin_system().await.map_err(|e| RefreshFailure::Retry(e.to_string()))?;
     let cohort = match store::find(&mut tx, cohort_id, true).await {
@@ -180,7 +181,10 @@ async fn refresh_cohort(db: &Db, config: &Config, cohort_id: i64) -> Result<Opti
     }
     let tree = cohort.definition_tree()?;
     // The stored definition was checked when saved; a catalogue change can still break it.
-    let options = CompileOptions::now("definition", config.reporting_tz).allow_pii(true);
+    let mut options = CompileOptions::now("definition", config.reporting_tz).allow_pii(true);
+    if let Some(day) = as_of {
+        options.today = day;
+    }
     let filter = conditions::compile(Catalogue::standard(), &tree, &options).map_err(CohortError::from)?;
     store::tune_for_scans(&mut tx).await?;
     let delta = store::replace_membership(&mut tx, cohort_id, &matching_users(&filter)).await?;
@@ -206,7 +210,16 @@ async fn settings_changed_since(db: &Db, cohort_id: i64, seen: chrono::DateTime<
 
 /// Re-evaluates a cohort now, in the caller's task (benchmarks and tests of the engine).
 pub async fn refresh_now(db: &Db, config: &Config, cohort_id: i64) -> Result<Option<RefreshOutcome>, CohortError> {
-    refresh_cohort(db, config, cohort_id).await.map_err(|f| match f {
+    refresh_cohort(db, config, cohort_id, None).await.map_err(|f| match f {
+        RefreshFailure::Retry(m) | RefreshFailure::Permanent(m) => CohortError::Internal(m),
+    })
+}
+
+/// Re-evaluates a cohort now, in the caller's task, with "today" (the anchor of every
+/// "within the last N days") set to `as_of`: `cdp seed` replays the refreshes of a cohort's
+/// past days with it. The evaluation is otherwise the worker's.
+pub async fn refresh_as_of(db: &Db, config: &Config, cohort_id: i64, as_of: chrono::NaiveDate) -> Result<Option<RefreshOutcome>, CohortError> {
+    refresh_cohort(db, config, cohort_id, Some(as_of)).await.map_err(|f| match f {
         RefreshFailure::Retry(m) | RefreshFailure::Permanent(m) => CohortError::Internal(m),
     })
 }

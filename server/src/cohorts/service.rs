@@ -20,6 +20,8 @@ pub struct CohortApi {
     pub db: Db,
     pub config: Arc<Config>,
     pub http: reqwest::Client,
+    /// Sets of users computed by previews, reused by the next ones (see `preview_cache`).
+    pub preview_cache: Arc<super::preview_cache::PreviewCache>,
 }
 
 /// Days of the size trend on every cohort, and the longest size history served (3 years).
@@ -408,7 +410,7 @@ impl CohortService for CohortApi {
     async fn preview_cohort(&self, request: Request<pb::PreviewCohortRequest>) -> Result<Response<pb::PreviewCohortResponse>, Status> {
         let ctx = context(&request)?;
         let caller = principal(&ctx)?;
-        Ok(Response::new(preview::preview(&self.db, &self.config, caller, request.into_inner()).await?))
+        Ok(Response::new(preview::preview(&self.db, &self.config, &self.preview_cache, caller, request.into_inner()).await?))
     }
 
     async fn refresh_cohort(&self, request: Request<pb::RefreshCohortRequest>) -> Result<Response<pb::RefreshCohortResponse>, Status> {

@@ -96,6 +96,11 @@ impl CompiledFilter {
         self.top_level.iter().map(|(_, label)| label.clone()).collect()
     }
 
+    /// The top-level nodes: each one's boolean expression (over `u` and the join aliases) and label.
+    pub fn top_level_nodes(&self) -> &[(Sql, String)] {
+        &self.top_level
+    }
+
     /// Whether the top-level group is AND (else OR).
     pub fn is_and(&self) -> bool {
         self.combinator == Combinator::And
