@@ -7,11 +7,12 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/cdp-target
 CDP := $(CARGO_TARGET_DIR)/debug/cdp
 BUF := tools/buf/node_modules/.bin/buf
 
-.PHONY: help up env build web proto-ts test test-proto test-rust test-web test-interop test-e2e test-etl test-infra test-airflow-live bench-seed bench-dashboard bench-users bench-cohorts bench-redemption release-contract clean-test-dbs
+.PHONY: help up env build web proto-ts lint test test-proto test-rust test-web test-interop test-e2e test-etl test-infra test-airflow-live bench-seed bench-dashboard bench-users bench-cohorts bench-redemption release-contract clean-test-dbs
 
 help:
 	@echo "make up    - migrate, build the web client, serve UI + gRPC + grpc-web and run the worker"
 	@echo "make test  - the whole suite (contract lint, Rust integration tests, web tests, interop)"
+	@echo "make lint  - formatting, clippy (warnings denied), buf, the web client's types and lint"
 
 # A local .env (git-ignored) with fresh secrets, made once from .env.example.
 .env:
@@ -49,6 +50,13 @@ up: .env build web
 
 test: test-proto test-infra test-rust test-web test-interop test-e2e test-etl test-airflow-live
 	@echo "make test: all suites passed"
+
+# Static checks (the lint job of .github/workflows/ci.yml): Rust formatting and clippy with
+# warnings denied, the contract (lint, format, breaking), the web client's types and lint.
+lint: test-proto client-web/node_modules/.installed proto-ts
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	cd client-web && npm run typecheck && npm run lint
 
 # The contract: buf lint (STANDARD) and formatting.
 test-proto: tools/buf/node_modules/.installed

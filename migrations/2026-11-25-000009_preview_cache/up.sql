@@ -26,7 +26,8 @@ BEGIN
   END LOOP;
 END $$;
 
--- The promotions policies of 000008 called cdp.has_permission() bare, once per row; wrapped in
+-- The policies below (promotions of 000008, activity, batches and field values of 000002 and
+-- 000004) called cdp.has_permission() bare, once per row; wrapped in
 -- a scalar subquery it runs once per statement (see 000007). Expressions are otherwise unchanged.
 DO $$
 DECLARE
@@ -35,7 +36,10 @@ BEGIN
   FOR p IN SELECT * FROM (VALUES
       ('promotions', 'promotions_read', $q$(SELECT cdp.has_permission('promotions.read') OR cdp.has_permission('promotions.redeem'))$q$),
       ('promotion_audience', 'promotion_audience_read', $q$(SELECT cdp.has_permission('promotions.read') OR cdp.has_permission('promotions.redeem'))$q$),
-      ('promotion_reconciliation_runs', 'promotion_reconciliation_runs_read', $q$(SELECT cdp.has_permission('promotions.read'))$q$)
+      ('promotion_reconciliation_runs', 'promotion_reconciliation_runs_read', $q$(SELECT cdp.has_permission('promotions.read'))$q$),
+      ('user_daily_activity', 'activity_read', $q$(SELECT cdp.has_permission('users.read') OR cdp.has_permission('dashboard.read'))$q$),
+      ('ingestion_batches', 'batches_read', $q$(SELECT cdp.has_permission('dashboard.read') OR cdp.has_permission('integrations.read'))$q$),
+      ('user_field_values', 'user_field_values_read', $q$(SELECT cdp.has_permission('users.read') OR cdp.has_permission('cohorts.read') OR cdp.has_permission('dashboard.read'))$q$)
     ) AS t(table_name, policy_name, expr)
   LOOP
     EXECUTE format('ALTER POLICY %I ON cdp.%I USING (%s)', p.policy_name, p.table_name, p.expr);
