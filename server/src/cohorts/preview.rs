@@ -38,17 +38,25 @@ struct Version {
 }
 
 #[derive(QueryableByName)]
-struct Ids {
-    #[diesel(sql_type = Nullable<Array<Integer>>)]
-    ids: Option<Vec<i32>>,
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
 }
 
 #[derive(QueryableByName)]
-struct NodeIds {
+struct UserId {
+    #[diesel(sql_type = Integer)]
+    user_id: i32,
+}
+
+#[derive(QueryableByName)]
+struct NodeWords {
     #[diesel(sql_type = Integer)]
     node: i32,
     #[diesel(sql_type = Nullable<Array<Integer>>)]
-    ids: Option<Vec<i32>>,
+    chunks: Option<Vec<i32>>,
+    #[diesel(sql_type = Nullable<Array<BigInt>>)]
+    words: Option<Vec<i64>>,
 }
 
 #[derive(QueryableByName)]
@@ -127,19 +135,22 @@ pub async fn preview(
     .load(&mut *tx)
     .await?;
 
-    let ranking = sets.ranking(&mut tx).await?;
-    let everyone = sets.everyone(&ranking);
+    let total_users = sets.total(&mut tx).await?;
     let nodes = sets.nodes(&mut tx, &filter, &referenced_stamp(&filter, &cohorts)).await?;
-    let combine = |acc: RoaringBitmap, node: &RoaringBitmap| if filter.is_and() { acc & node } else { acc | node };
-    let mut matching = if filter.is_and() { (*everyone).clone() } else { RoaringBitmap::new() };
+    let mut matching = match nodes.as_slice() {
+        [first, ..] => (**first).clone(),
+        [] if filter.is_and() => (*sets.everyone(&mut tx).await?).clone(),
+        [] => RoaringBitmap::new(),
+    };
     let mut funnel = Vec::with_capacity(nodes.len());
     for (index, (node, (_, label))) in nodes.iter().zip(filter.top_level_nodes()).enumerate() {
-        matching = combine(matching, node);
+        if index > 0 {
+            matching = if filter.is_and() { matching & node.as_ref() } else { matching | node.as_ref() };
+        }
         funnel.push(pb::PreviewFunnelStep { node_index: index as i32, label: label.clone(), matching: node.len() as i64, cumulative: matching.len() as i64 });
     }
 
-    // The sample: the matching users who spent the most credits first.
-    let sample: Vec<i64> = ranking.iter().filter(|m| matching.contains(**m)).take(sample_size).map(|m| i64::from(preview_cache::user_id(*m))).collect();
+    let sample = sample(&mut tx, &filter, &matching, total_users, sample_size).await?;
     let sample_users = members::summaries(&mut tx, &sample, read_pii, config.reporting_tz).await?;
 
     let cohort_sets = sets.cohorts(&mut tx, &cohorts).await?;
@@ -157,7 +168,7 @@ pub async fn preview(
     tx.commit().await?;
     Ok(pb::PreviewCohortResponse {
         count: matching.len() as i64,
-        total_users: ranking.len() as i64,
+        total_users,
         funnel,
         sample_users,
         cohort_overlaps,
@@ -202,6 +213,83 @@ async fn promotion_overlaps(
     Ok(overlaps)
 }
 
+/// The users matching each of `nodes` (expressions over `u` and `filter`'s joins), in one scan.
+/// Each set travels as 64-bit words of user ids (`bit_or` grouped by `user_id >> 6`), which
+/// parallel workers aggregate, rather than as one row per user.
+async fn evaluate(tx: &mut AsyncPgConnection, nodes: &[&Sql], filter: &CompiledFilter) -> Result<Vec<RoaringBitmap>, CohortError> {
+    let mut sql = Sql::new("SELECT v.node, v.chunks, v.words FROM (SELECT ");
+    for n in 0..nodes.len() {
+        sql.push(&format!(
+            "{}array_agg(g.chunk) FILTER (WHERE g.w{n} IS NOT NULL) AS c{n}, array_agg(g.w{n}) FILTER (WHERE g.w{n} IS NOT NULL) AS w{n}",
+            if n > 0 { ", " } else { "" }
+        ));
+    }
+    sql.push(" FROM (SELECT u.user_id >> 6 AS chunk");
+    for (n, node) in nodes.iter().enumerate() {
+        sql.push(", bit_or(1::int8 << (u.user_id & 63)) FILTER (WHERE (").append(node).push(&format!(")) AS w{n}"));
+    }
+    sql.push(" FROM public.users u").push_joins(filter);
+    // One node (a builder's edit) may be found through an index; several are counted in one
+    // parallel scan (an OR of them planned as OR-ed bitmap scans measured slower).
+    if let [node] = nodes {
+        sql.push(" WHERE (").append(node).push(")");
+    }
+    sql.push(" GROUP BY 1) g) agg CROSS JOIN LATERAL (VALUES ");
+    for n in 0..nodes.len() {
+        sql.push(&format!("{}({n}, agg.c{n}, agg.w{n})", if n > 0 { ", " } else { "" }));
+    }
+    sql.push(") AS v(node, chunks, words)");
+    let rows: Vec<NodeWords> = sql.into_query().load(tx).await?;
+    let mut sets = vec![RoaringBitmap::new(); nodes.len()];
+    for row in rows {
+        let mut ids = Vec::new();
+        for (chunk, word) in row.chunks.unwrap_or_default().into_iter().zip(row.words.unwrap_or_default()) {
+            let mut word = word as u64;
+            while word != 0 {
+                ids.push(chunk.wrapping_mul(64).wrapping_add(word.trailing_zeros() as i32));
+                word &= word - 1;
+            }
+        }
+        sets[row.node as usize] = preview_cache::bitmap(&ids);
+    }
+    Ok(sets)
+}
+
+/// Up to `size` of the matching users, those who spent the most credits first (users without
+/// a value last). Few matches: looked up by id. Many: the top spenders are walked on the index
+/// of `total_credits_spent` until enough match, else the filter is run with the order.
+async fn sample(tx: &mut AsyncPgConnection, filter: &CompiledFilter, matching: &RoaringBitmap, total: i64, size: usize) -> Result<Vec<i64>, CohortError> {
+    const BY_ID_UP_TO: u64 = 50_000;
+    const ORDER: &str = " ORDER BY u.total_credits_spent DESC NULLS LAST, u.user_id DESC LIMIT ";
+    if matching.is_empty() || size == 0 {
+        return Ok(Vec::new());
+    }
+    if matching.len() <= BY_ID_UP_TO {
+        let ids: Vec<i32> = matching.iter().map(preview_cache::user_id).collect();
+        let rows: Vec<UserId> = sql_query(format!("SELECT u.user_id FROM public.users u WHERE u.user_id = ANY($1){ORDER}$2"))
+            .bind::<Array<Integer>, _>(&ids)
+            .bind::<BigInt, _>(size as i64)
+            .load(tx)
+            .await?;
+        return Ok(rows.into_iter().map(|r| i64::from(r.user_id)).collect());
+    }
+    let walk = (size as i64 * total / matching.len() as i64 * 4).clamp(1_000, 100_000);
+    let top: Vec<UserId> = sql_query(
+        "SELECT u.user_id FROM public.users u WHERE u.total_credits_spent IS NOT NULL ORDER BY u.total_credits_spent DESC, u.user_id DESC LIMIT $1",
+    )
+    .bind::<BigInt, _>(walk)
+    .load(tx)
+    .await?;
+    let found: Vec<i64> = top.iter().filter(|r| matching.contains(preview_cache::member(r.user_id))).take(size).map(|r| i64::from(r.user_id)).collect();
+    if found.len() == size {
+        return Ok(found);
+    }
+    let mut sql = Sql::new("SELECT u.user_id FROM public.users u");
+    sql.push_joins(filter).push(" WHERE ").push_filter(filter).push(ORDER).push_bind(conditions::BindValue::Int8(size as i64));
+    let rows: Vec<UserId> = sql.into_query().load(tx).await?;
+    Ok(rows.into_iter().map(|r| i64::from(r.user_id)).collect())
+}
+
 /// What a node that reads cohort memberships depends on besides the data version: the refresh
 /// stamps of the cohorts the tree refers to (by id or Amplitude id).
 fn referenced_stamp(filter: &CompiledFilter, cohorts: &[SavedCohort]) -> String {
@@ -230,76 +318,50 @@ impl Sets<'_> {
         format!("{}|{what}", self.scope)
     }
 
-    /// Every visible user, most credits spent first (users without a value last).
-    async fn ranking(&self, tx: &mut AsyncPgConnection) -> Result<Arc<Vec<u32>>, CohortError> {
-        let key = self.key("ranking");
-        if let Some(ranking) = self.cache.ranking(self.version, &key) {
-            return Ok(ranking);
+    /// How many users the caller sees.
+    async fn total(&self, tx: &mut AsyncPgConnection) -> Result<i64, CohortError> {
+        let key = self.key("total");
+        if let Some(Cached::Count(n)) = self.cache.get(self.version, &key) {
+            return Ok(n);
         }
-        let ids: Ids = sql_query(
-            "SELECT array_agg(u.user_id ORDER BY u.total_credits_spent DESC NULLS LAST, u.user_id DESC) AS ids FROM public.users u",
-        )
-        .get_result(tx)
-        .await?;
-        let ranking = Arc::new(ids.ids.unwrap_or_default().into_iter().map(preview_cache::member).collect::<Vec<_>>());
-        self.cache.put(self.version, key, Cached::Ranking(ranking.clone()));
-        Ok(ranking)
+        let n = sql_query("SELECT count(*) AS n FROM public.users u").get_result::<Count>(tx).await?.n;
+        self.cache.put(self.version, key, Cached::Count(n));
+        Ok(n)
     }
 
-    fn everyone(&self, ranking: &[u32]) -> Arc<RoaringBitmap> {
+    /// Every user the caller sees (the matches of an empty AND).
+    async fn everyone(&self, tx: &mut AsyncPgConnection) -> Result<Arc<RoaringBitmap>, CohortError> {
         let key = self.key("everyone");
         if let Some(set) = self.cache.set(self.version, &key) {
-            return set;
+            return Ok(set);
         }
-        let mut sorted = ranking.to_vec();
-        sorted.sort_unstable();
-        let set = Arc::new(RoaringBitmap::from_sorted_iter(sorted).unwrap_or_default());
+        let set = Arc::new(evaluate(tx, &[&Sql::new("TRUE")], &CompiledFilter::everyone()).await?.remove(0));
         self.cache.put(self.version, key, Cached::Set(set.clone()));
-        set
+        Ok(set)
     }
 
-    /// Each top-level node's matches; the missing ones in one scan (only the rows matching one
-    /// of them leave the parallel workers).
+    /// Each top-level node's matches, the missing ones found together in one scan.
     async fn nodes(&self, tx: &mut AsyncPgConnection, filter: &CompiledFilter, stamp: &str) -> Result<Vec<Arc<RoaringBitmap>>, CohortError> {
+        let joins: String = filter.joins().map(|j| j.sql()).collect();
         let keys: Vec<String> = filter
             .top_level_nodes()
             .iter()
             .map(|(node, _)| {
                 let (text, binds) = node.render();
-                let joins: Vec<&str> = filter.joins().map(|j| j.sql()).collect();
-                self.key(&format!("node:{text}:{binds:?}:{}:{stamp}", joins.join("")))
+                self.key(&format!("node:{text}:{binds:?}:{joins}:{stamp}"))
             })
             .collect();
         let mut found: Vec<Option<Arc<RoaringBitmap>>> = keys.iter().map(|k| self.cache.set(self.version, k)).collect();
         let missing: Vec<usize> = (0..found.len()).filter(|i| found[*i].is_none()).collect();
         if !missing.is_empty() {
-            let nodes = filter.top_level_nodes();
-            let mut sql = Sql::new("SELECT v.node, v.ids FROM (SELECT ");
-            for n in 0..missing.len() {
-                sql.push(&format!("{}array_agg(x.user_id) FILTER (WHERE x.m{n}) AS s{n}", if n > 0 { ", " } else { "" }));
-            }
-            sql.push(" FROM (SELECT u.user_id");
-            for (n, i) in missing.iter().enumerate() {
-                sql.push(", (").append(&nodes[*i].0).push(&format!(") IS TRUE AS m{n}"));
-            }
-            sql.push(" FROM public.users u").push_joins(filter).push(" WHERE ");
-            for (n, i) in missing.iter().enumerate() {
-                sql.push(if n > 0 { " OR (" } else { "(" }).append(&nodes[*i].0).push(")");
-            }
-            sql.push(") x) agg CROSS JOIN LATERAL (VALUES ");
-            for n in 0..missing.len() {
-                sql.push(&format!("{}({n}, agg.s{n})", if n > 0 { ", " } else { "" }));
-            }
-            sql.push(") AS v(node, ids)");
-            let rows: Vec<NodeIds> = sql.into_query().load(tx).await?;
-            for row in rows {
-                let i = missing[row.node as usize];
-                let set = Arc::new(preview_cache::bitmap(&row.ids.unwrap_or_default()));
-                self.cache.put(self.version, keys[i].clone(), Cached::Set(set.clone()));
-                found[i] = Some(set);
+            let nodes: Vec<&Sql> = missing.iter().map(|i| &filter.top_level_nodes()[*i].0).collect();
+            for (i, set) in missing.iter().zip(evaluate(tx, &nodes, filter).await?) {
+                let set = Arc::new(set);
+                self.cache.put(self.version, keys[*i].clone(), Cached::Set(set.clone()));
+                found[*i] = Some(set);
             }
         }
-        Ok(found.into_iter().map(|f| f.unwrap_or_default()).collect())
+        Ok(found.into_iter().map(Option::unwrap_or_default).collect())
     }
 
     /// The members of the saved cohorts, keyed by their refresh stamps.

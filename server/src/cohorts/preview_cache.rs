@@ -1,6 +1,5 @@
 //! The sets of users that previews compute, kept so that the next preview reuses them: each
-//! top-level condition's matches, every visible user in sample order, each saved cohort's
-//! members and each frozen promotion audience, as bitmaps of user ids (125 KB for a million
+//! top-level condition's matches, each saved cohort's members and each frozen promotion audience, as bitmaps of user ids (125 KB for a million
 //! dense ids). A builder edits one condition at a time, so a preview rescans that condition
 //! only and the rest is set arithmetic.
 //!
@@ -23,11 +22,11 @@ pub const MAX_AGE: Duration = Duration::from_secs(60);
 /// Entries kept at most (a few hundred megabytes at worst); beyond it the cache starts over.
 const MAX_ENTRIES: usize = 512;
 
-/// A cached result: a set of users, or every visible user in sample order.
+/// A cached result: a set of users, or a count.
 #[derive(Clone)]
 pub enum Cached {
     Set(Arc<RoaringBitmap>),
-    Ranking(Arc<Vec<u32>>),
+    Count(i64),
 }
 
 #[derive(Default)]
@@ -71,13 +70,6 @@ impl PreviewCache {
     pub fn set(&self, version: i64, key: &str) -> Option<Arc<RoaringBitmap>> {
         match self.get(version, key) {
             Some(Cached::Set(set)) => Some(set),
-            _ => None,
-        }
-    }
-
-    pub fn ranking(&self, version: i64, key: &str) -> Option<Arc<Vec<u32>>> {
-        match self.get(version, key) {
-            Some(Cached::Ranking(ranking)) => Some(ranking),
             _ => None,
         }
     }

@@ -98,6 +98,19 @@ fn definition_with(conditions: usize) -> pb::ConditionGroup {
     pb::ConditionGroup { combinator: Combinator::And as i32, nodes: all.into_iter().take(conditions).collect() }
 }
 
+/// The builder's edit number `k`: a new threshold on the first condition (a users column) or,
+/// every other time and where there is one, a new window on the activity condition.
+fn edit(definition: &mut pb::ConditionGroup, k: usize) {
+    let (index, kind) = if k % 2 == 1 && definition.nodes.len() >= 6 {
+        (5, Kind::Days(30 + (k % 300) as i64))
+    } else {
+        (0, Kind::Number(100.0 + k as f64))
+    };
+    if let Some(pb::condition_node::Node::Condition(condition)) = definition.nodes[index].node.as_mut() {
+        condition.value = Some(pb::Value { kind: Some(kind) });
+    }
+}
+
 fn percentile(samples: &mut [Duration], q: f64) -> f64 {
     samples.sort();
     samples[((samples.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1000.0
@@ -195,29 +208,47 @@ async fn main() -> anyhow::Result<()> {
         let cohort = insert_cohort(&mut conn, name, &definition_with(n)).await;
         refresh::refresh_now(&app.db, &app.config, cohort).await?;
     }
-    println!("\n| PreviewCohort | requests | matching users | p50 ms | p95 ms | max ms | server elapsed p50 ms |\n|---|---|---|---|---|---|---|");
+    // Previews keep each condition's set of users while the data is unchanged (see
+    // cohorts::preview_cache), so three cases are measured per shape:
+    // - edit: each preview changes one condition's value, as a person in the builder does
+    //   (alternately a users column and, from 6 conditions, the activity condition);
+    // - repeat: the same definition again (nothing rescanned);
+    // - cold: the data version moves before every preview (as after an ETL load), so every
+    //   condition, the sample order and the saved cohorts are read again.
+    println!("\n| PreviewCohort | case | requests | matching users | p50 ms | p95 ms | max ms | server elapsed p50 ms |\n|---|---|---|---|---|---|---|---|");
     for conditions in [3, 6, 12] {
-        let request = || pb::PreviewCohortRequest { definition: Some(definition_with(conditions)), sample_size: 20 };
-        for _ in 0..3 {
-            client.preview_cohort(authed(request(), &token)).await?;
+        for case in ["edit", "repeat", "cold"] {
+            let request = |k: usize| {
+                let mut definition = definition_with(conditions);
+                if case == "edit" {
+                    edit(&mut definition, k);
+                }
+                pb::PreviewCohortRequest { definition: Some(definition), sample_size: 20 }
+            };
+            for k in 0..3 {
+                client.preview_cohort(authed(request(previews + k), &token)).await?;
+            }
+            let mut samples = Vec::with_capacity(previews);
+            let mut server = Vec::with_capacity(previews);
+            let mut matching = 0;
+            for k in 0..previews {
+                if case == "cold" {
+                    exec(&mut conn, "SELECT nextval('cdp.filter_data_version')").await;
+                }
+                let t = Instant::now();
+                let response = client.preview_cohort(authed(request(k), &token)).await?.into_inner();
+                samples.push(t.elapsed());
+                server.push(Duration::from_millis(response.elapsed_ms as u64));
+                matching = response.count;
+            }
+            println!(
+                "| {conditions} conditions | {case} | {previews} | {matching} | {:.0} | {:.0} | {:.0} | {:.0} |",
+                percentile(&mut samples, 0.5),
+                percentile(&mut samples, 0.95),
+                percentile(&mut samples, 1.0),
+                percentile(&mut server, 0.5)
+            );
         }
-        let mut samples = Vec::with_capacity(previews);
-        let mut server = Vec::with_capacity(previews);
-        let mut matching = 0;
-        for _ in 0..previews {
-            let t = Instant::now();
-            let response = client.preview_cohort(authed(request(), &token)).await?.into_inner();
-            samples.push(t.elapsed());
-            server.push(Duration::from_millis(response.elapsed_ms as u64));
-            matching = response.count;
-        }
-        println!(
-            "| {conditions} conditions | {previews} | {matching} | {:.0} | {:.0} | {:.0} | {:.0} |",
-            percentile(&mut samples, 0.5),
-            percentile(&mut samples, 0.95),
-            percentile(&mut samples, 1.0),
-            percentile(&mut server, 0.5)
-        );
     }
 
     // Where a preview's time goes: its two statements alone, one after the other (owner, no RLS).
