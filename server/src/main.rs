@@ -29,7 +29,9 @@ enum Command {
     /// Create the first super admin from CDP_BOOTSTRAP_ADMIN_EMAIL / _PASSWORD if none exists.
     BootstrapAdmin,
     /// Fill an empty database with a deterministic demo marketplace (users, activity,
-    /// identities, ingestion batches).
+    /// identities, ingestion batches), then its explorable history (a team, cohorts,
+    /// promotions with redemptions, syncs, their audit trail; led by the super admin of
+    /// CDP_BOOTSTRAP_ADMIN_*), and refresh the user stats and dashboard rollups.
     Seed {
         /// Marketplace users to generate.
         #[arg(long, default_value_t = 100_000)]
@@ -61,9 +63,14 @@ async fn main() -> anyhow::Result<()> {
                 println!("public.users already has rows; nothing seeded");
                 return Ok(());
             }
+            // The history is made through the product's own code: it needs Redis as well
+            // (checked here, before the long load).
+            let app = App::build(config).await?;
             let options = seed::SeedOptions { users, seed, days, ..seed::SeedOptions::default() };
-            let report = seed::seed(&config.database_url, &options).await?;
+            let report = seed::seed(&app.config.database_url, &options).await?;
             println!("{report}");
+            let history = seed::history::create(&app, &seed::history::HistoryOptions { seed, today: options.today }).await?;
+            println!("{history}");
         }
         Command::BootstrapAdmin => {
             let app = App::build(config).await?;

@@ -204,26 +204,32 @@ impl JobHandler for ExpireJob {
     }
 
     async fn run(&self, job: &JobContext) -> Result<(), JobError> {
-        let id = promotion_id(job)?;
-        let activation = &self.0;
-        let mut tx = activation.db.begin_system().await.map_err(JobError::retry)?;
-        let Some(before) = lock(&mut tx, id).await.map_err(JobError::retry)? else { return Ok(()) };
-        let now = Utc::now();
-        if !before.status().is_running() || before.ends_at.is_none_or(|at| at > now) {
-            return Ok(()); // not running any more, or its end moved later (a new job is queued)
-        }
-        let row: PromotionRow = diesel::update(p::table.find(id))
-            .set((p::status.eq(Status::Expired.as_str()), p::status_reason.eq("window ended"), p::ended_at.eq(now), p::updated_at.eq(now)))
-            .returning(PromotionRow::as_returning())
-            .get_result(&mut tx)
-            .await
-            .map_err(JobError::retry)?;
-        audit_system(&mut tx, job, "promotion.expire", &before, &row).await.map_err(JobError::retry)?;
-        activation.publish_locked(&mut tx, &row, false).await?;
-        tx.commit().await.map_err(JobError::retry)?;
-        activation.publish_event(EventKind::Expired, id, &row.status, 0, &row.status_reason).await?;
+        expire(&self.0, promotion_id(job)?, &system_context(job), Utc::now()).await?;
         Ok(())
     }
+}
+
+/// What `promotion.expire` does, as of `now`: a running promotion whose window ended by then
+/// becomes EXPIRED (`ended_at` = `now`, audited as `promotion.expire` by the system in `ctx`),
+/// its keys are removed and `expired` is announced. True when it expired the promotion. The
+/// job passes the current time; `cdp seed` passes the end of a promotion it replays.
+pub async fn expire(activation: &Activation, id: i64, ctx: &RequestContext, now: DateTime<Utc>) -> Result<bool, ActivationError> {
+    let mut tx = activation.db.begin_system().await?;
+    let Some(before) = lock(&mut tx, id).await? else { return Ok(false) };
+    if !before.status().is_running() || before.ends_at.is_none_or(|at| at > now) {
+        return Ok(false); // not running any more, or its end moved later (a new job is queued)
+    }
+    let row: PromotionRow = diesel::update(p::table.find(id))
+        .set((p::status.eq(Status::Expired.as_str()), p::status_reason.eq("window ended"), p::ended_at.eq(now), p::updated_at.eq(now)))
+        .returning(PromotionRow::as_returning())
+        .get_result(&mut tx)
+        .await?;
+    let change = Change { action: "promotion.expire", resource_type: "promotion", resource_id: id.to_string(), before: Some(before.audit_view()), after: Some(row.audit_view()) };
+    audit::record_as(&mut tx, ctx, AuditActor::System, change).await?;
+    activation.publish_locked(&mut tx, &row, false).await?;
+    tx.commit().await?;
+    activation.publish_event(EventKind::Expired, id, &row.status, 0, &row.status_reason).await?;
+    Ok(true)
 }
 
 /// `promotion.budget_exhausted`, queued by the ledger writer in the transaction whose

@@ -19,8 +19,9 @@ const MIN_ROW_RATIO: f64 = 0.5;
 /// Columns written, in this order, by `rows`.
 pub const COLUMNS: &str = "source, dag_run_id, rows, started_at, finished_at, status, validation, error";
 
-/// The batches in COPY text format, oldest first, and how many there are.
-pub fn rows(world: &World, tally: &Tally, seed: u64) -> (Vec<u8>, u64) {
+/// The batches in COPY text format, oldest first, and how many there are. No batch ends after
+/// `now` (UTC): the loads of a day that is not over yet are moved back to end by then.
+pub fn rows(world: &World, tally: &Tally, seed: u64, now: chrono::NaiveDateTime) -> (Vec<u8>, u64) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(u64::MAX - 1);
     let days = world.window_days();
@@ -52,7 +53,7 @@ pub fn rows(world: &World, tally: &Tally, seed: u64) -> (Vec<u8>, u64) {
             if source == "activity" && index == failed_day {
                 // Amplitude's export came back truncated: the row-count check stops the load.
                 let staged = (rows as f64 * rng.random_range(0.05..0.2)).round() as u64;
-                let finished = plus_seconds(&started, jitter + 12);
+                let (failed_started, finished) = capped(&plus_seconds(&started, jitter), &plus_seconds(&started, jitter + 12), now);
                 let baseline = previous[slot].unwrap_or(rows);
                 let reason = if staged == 0 {
                     "the batch has no rows".to_string()
@@ -67,17 +68,18 @@ pub fn rows(world: &World, tally: &Tally, seed: u64) -> (Vec<u8>, u64) {
                     "checked_at": iso(&finished), "scope": {"day": date},
                 });
                 let error = format!("validation of the activity batch failed: row_count ({reason})");
-                line(&mut out, source, &run_id, staged, &plus_seconds(&started, jitter), &finished, "failed", &validation, Some(&error));
+                line(&mut out, source, &run_id, staged, &failed_started, &finished, "failed", &validation, Some(&error));
                 count += 1;
                 // The retry, triggered by hand once the export was complete again.
-                let retry_started = plus_seconds(&started, 20 * 60 + jitter);
+                let (retry_started, retry_finished) =
+                    capped(&plus_seconds(&started, 20 * 60 + jitter), &plus_seconds(&started, 20 * 60 + jitter + duration), now);
                 let retry_id = format!("manual__{}", iso(&retry_started));
-                let validation = succeeded(source, rows, previous[slot], &plus_seconds(&retry_started, duration), published);
-                line(&mut out, source, &retry_id, rows, &retry_started, &plus_seconds(&retry_started, duration), "succeeded", &validation, None);
+                let validation = succeeded(source, rows, previous[slot], &retry_finished, published);
+                line(&mut out, source, &retry_id, rows, &retry_started, &retry_finished, "succeeded", &validation, None);
             } else {
-                let finished = plus_seconds(&started, jitter + duration);
+                let (started, finished) = capped(&plus_seconds(&started, jitter), &plus_seconds(&started, jitter + duration), now);
                 let validation = succeeded(source, rows, previous[slot], &finished, published);
-                line(&mut out, source, &run_id, rows, &plus_seconds(&started, jitter), &finished, "succeeded", &validation, None);
+                line(&mut out, source, &run_id, rows, &started, &finished, "succeeded", &validation, None);
             }
             count += 1;
             previous[slot] = Some(rows);
@@ -114,6 +116,21 @@ fn line(out: &mut Vec<u8>, source: &str, run_id: &str, rows: u64, started: &str,
     // COPY text format: a backslash in the JSON would start an escape, so double it.
     let validation = validation.to_string().replace('\\', "\\\\");
     let _ = writeln!(out, "{source}\t{run_id}\t{rows}\t{started}+00\t{finished}+00\t{status}\t{validation}\t{}", error.unwrap_or("\\N"));
+}
+
+/// A batch that would end after `now` is moved back to end at `now`, keeping its duration but
+/// not its start before the start of its day (its day stays the day it loads).
+fn capped(started: &str, finished: &str, now: chrono::NaiveDateTime) -> (String, String) {
+    let parse = |moment: &str| chrono::NaiveDateTime::parse_from_str(moment, "%Y-%m-%d %H:%M:%S").expect("batch times are written by this module");
+    let (start, planned_end) = (parse(started), parse(finished));
+    if planned_end <= now {
+        return (started.to_string(), finished.to_string());
+    }
+    let day_start = start.date().and_hms_opt(0, 0, 0).expect("midnight exists");
+    let end = now.max(day_start + chrono::Duration::seconds(1));
+    let start = (start - (planned_end - end)).max(day_start).min(end - chrono::Duration::seconds(1));
+    let format = |moment: chrono::NaiveDateTime| moment.format("%Y-%m-%d %H:%M:%S").to_string();
+    (format(start), format(end))
 }
 
 /// `YYYY-MM-DD HH:MM:SS` plus `seconds`.

@@ -8,7 +8,7 @@
 //! depends only on (seed, users, days, today), never on chunking or thread scheduling.
 
 use super::catalog::{self, ADDONS, HOURLY_ACTIVITY, PLANS, UserType, VERTICALS, WEEKDAY_ACTIVITY, WEEKDAY_ACTIVITY_MAX};
-use chrono::{Datelike, NaiveDate};
+use chrono::{Datelike, NaiveDate, Timelike};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::io::Write;
@@ -24,6 +24,8 @@ const BOOST_DAYS: i32 = 30;
 const REACTIVATION_MIN_GAP: i32 = 31;
 const MAX_DAILY_ACTIVITY: f64 = 0.97;
 const SECONDS_PER_DAY: u32 = 86_400;
+/// `batches::IDENTITIES_AT` in seconds: the identities load refreshes `updated_at`.
+const IDENTITIES_SECONDS: u32 = 23 * 3600 + 15 * 60;
 
 /// What a whole run shares: the calendar, the sign-up curve and the seed's key.
 pub struct World {
@@ -40,10 +42,14 @@ pub struct World {
     window_dates: Vec<String>,
     phone_permutation: AffinePermutation,
     amplitude_permutation: AffinePermutation,
+    /// The latest moment written (day, seconds): the seed's own time, so that nothing it
+    /// writes lies in the future when `today` is the current day.
+    cap: (i32, u32),
 }
 
 impl World {
-    pub fn new(users: u32, seed: u64, days: u32, today: NaiveDate) -> World {
+    /// `now` (UTC) caps every moment written; it changes nothing when `today` is in the past.
+    pub fn new(users: u32, seed: u64, days: u32, today: NaiveDate, now: chrono::NaiveDateTime) -> World {
         let today_n = today.num_days_from_ce();
         let window_start = today_n - days as i32 + 1;
         let monday_offset = (today.weekday().num_days_from_monday() as i32 - today_n).rem_euclid(7);
@@ -68,7 +74,8 @@ impl World {
         setup.set_stream(u64::MAX);
         let phone_permutation = AffinePermutation::new(&mut setup, PHONE_SPACE);
         let amplitude_permutation = AffinePermutation::new(&mut setup, AMPLITUDE_SPACE);
-        World { today: today_n, window_start, users, key, signup_cdf, hour_cdf, monday_offset, window_dates, phone_permutation, amplitude_permutation }
+        let cap = (now.date().num_days_from_ce(), now.time().num_seconds_from_midnight());
+        World { today: today_n, window_start, users, key, signup_cdf, hour_cdf, monday_offset, window_dates, phone_permutation, amplitude_permutation, cap }
     }
 
     pub fn window_days(&self) -> usize {
@@ -85,7 +92,7 @@ impl World {
         let k = self.signup_cdf.partition_point(|&c| c <= quantile).min(self.signup_cdf.len() - 1);
         let before = if k == 0 { 0.0 } else { self.signup_cdf[k - 1] };
         let within = ((quantile - before) / (self.signup_cdf[k] - before)).clamp(0.0, 1.0);
-        (self.today - HISTORY_DAYS + 1 + k as i32, self.time_of_day(within))
+        (self.today - HISTORY_DAYS + 1 + k as i32, self.time_of_day(within)).min(self.cap)
     }
 
     /// Seconds into the day for a quantile of the daily activity curve.
@@ -102,7 +109,7 @@ impl World {
         if seconds < not_before {
             seconds = not_before + (rng.random::<f64>() * (SECONDS_PER_DAY - not_before) as f64) as u32;
         }
-        (day, seconds.min(SECONDS_PER_DAY - 1))
+        (day, seconds.min(SECONDS_PER_DAY - 1)).min(self.cap)
     }
 
     /// Simulates user `user_id` and appends its rows (COPY text format) to `out`.
@@ -410,7 +417,8 @@ impl World {
         }
         // Refreshed by the identities batch of the sign-up day, or of the window's first day.
         let refreshed = created.max(self.window_start);
-        row.text(&format!("{} {}+00", self.date_string(refreshed), super::batches::IDENTITIES_AT));
+        let (day, seconds) = (refreshed, IDENTITIES_SECONDS).min(self.cap);
+        row.text(&format!("{} {:02}:{:02}:{:02}+00", self.date_string(day), seconds / 3600, seconds / 60 % 60, seconds % 60));
         row.end();
         if created >= self.window_start {
             out.tally.identities_created[(created - self.window_start) as usize] += 1;

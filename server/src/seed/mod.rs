@@ -1,11 +1,14 @@
 //! `cdp seed`: a deterministic, plausible classified marketplace in the ETL-owned tables
 //! (`public.users`, `cdp.user_daily_activity`, `cdp.identities`, `cdp.ingestion_batches`),
-//! written as the table owner through PostgreSQL COPY (DESIGN §3, §7).
+//! written as the table owner through PostgreSQL COPY (DESIGN §3, §7); then [`history`]
+//! plays the explorable history of [`story`] through the product's own code and refreshes the
+//! user stats and dashboard rollups.
 //!
 //! Users are simulated one by one on a blocking thread ([`generator`]); their rows stream into
 //! three COPYs on three connections at once, each in its own transaction, committed only when
 //! every COPY succeeded (activity and the batches last, so a reader that sees a finished batch
-//! sees its data). The same (seed, users, days, today) always gives the same rows.
+//! sees its data). The same (seed, users, days, today) always gives the same rows; nothing is
+//! dated after the moment the seed runs (the current day's moments are capped at it).
 //!
 //! How the users columns relate (the seed's tests check each rule on every row):
 //! - `total_listings_count = paid_listings_count + free_listings_count`; the eight plan
@@ -25,6 +28,8 @@
 mod batches;
 mod catalog;
 mod generator;
+pub mod history;
+pub mod story;
 
 use anyhow::{Context, bail};
 use bytes::Bytes;
@@ -147,7 +152,9 @@ pub async fn seed(database_url: &str, options: &SeedOptions) -> anyhow::Result<S
         conn.batch_execute("BEGIN").await?;
     }
 
-    let world = Arc::new(World::new(options.users, options.seed, options.days, options.today));
+    // Nothing is written after the seed's own time (the current day is not over yet).
+    let now = chrono::Utc::now().naive_utc();
+    let world = Arc::new(World::new(options.users, options.seed, options.days, options.today, now));
     let (users_tx, users_rx) = mpsc::channel(CHANNEL_DEPTH);
     let (activity_tx, activity_rx) = mpsc::channel(CHANNEL_DEPTH);
     let (identities_tx, identities_rx) = mpsc::channel(CHANNEL_DEPTH);
@@ -192,7 +199,7 @@ pub async fn seed(database_url: &str, options: &SeedOptions) -> anyhow::Result<S
         bail!("COPY wrote a different number of rows than generated; nothing was committed");
     }
 
-    let (batch_rows, batch_count) = batches::rows(&world, &tally, options.seed);
+    let (batch_rows, batch_count) = batches::rows(&world, &tally, options.seed, now);
     let (batches_tx, batches_rx) = mpsc::channel(1);
     batches_tx.send(Bytes::from(batch_rows)).await.context("queueing the ingestion batches")?;
     drop(batches_tx);
