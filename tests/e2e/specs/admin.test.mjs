@@ -245,7 +245,14 @@ describe("CDP web client: admin journey", { skip, concurrency: 1 }, () => {
     await settled(page);
     const rows = page.getByRole("table", { name: "Audit log" }).locator("tbody > tr");
     await rows.first().waitFor();
-    const actions = await page.getByRole("table", { name: "Audit log" }).locator("tbody code").allInnerTexts();
+    // The unfiltered page stays on screen until the filtered one arrives: wait (bounded) for it.
+    const listedActions = () => page.getByRole("table", { name: "Audit log" }).locator("tbody code").allInnerTexts();
+    for (let i = 0; i < 100; i++) {
+      const shown = await listedActions();
+      if (shown.length > 0 && shown.every((a) => a === "platform_user.invite")) break;
+      await page.waitForTimeout(200);
+    }
+    const actions = await listedActions();
     assert.ok(actions.length > 0 && actions.every((a) => a === "platform_user.invite"), `only invitations listed (saw ${actions})`);
     // Newest first: the invitation made above is the first entry.
     await rows.first().getByRole("button", { name: "Show changes" }).click();

@@ -48,6 +48,15 @@ async function columnValues(page, header) {
   return table.locator(`tbody tr td:nth-child(${index + 1})`).allInnerTexts();
 }
 
+/**
+ * Waits (bounded) until `check()` holds: the explorer keeps the previous page on screen while
+ * the next one loads, so what a click asked for shows up a moment later on a busy machine.
+ */
+async function eventually(page, check, timeout = 20_000) {
+  const deadline = Date.now() + timeout;
+  while (!(await check()) && Date.now() < deadline) await page.waitForTimeout(200);
+}
+
 describe("CDP web client: users", { skip, concurrency: 1 }, () => {
   let browser;
   let admin;
@@ -83,8 +92,11 @@ describe("CDP web client: users", { skip, concurrency: 1 }, () => {
     await page.waitForURL((url) => /^total_credits_spent (asc|desc)$/.test(url.searchParams.get("sort") ?? ""));
     await settled(page);
     const desc = new URL(page.url()).searchParams.get("sort").endsWith("desc");
-    const spent = (await columnValues(page, "Credits spent")).map((v) => (v.trim() === "—" ? null : count(v)));
-    const known = spent.filter((v) => v !== null);
+    const knownSpent = async () =>
+      (await columnValues(page, "Credits spent")).map((v) => (v.trim() === "—" ? null : count(v))).filter((v) => v !== null);
+    const ordered = (values) => values.every((v, i) => i === 0 || (desc ? values[i - 1] >= v : values[i - 1] <= v));
+    await eventually(page, async () => ordered(await knownSpent()));
+    const known = await knownSpent();
     for (let i = 1; i < known.length; i++) {
       assert.ok(desc ? known[i - 1] >= known[i] : known[i - 1] <= known[i], `rows are ordered by credits spent (${known.slice(0, 10)})`);
     }
@@ -96,6 +108,7 @@ describe("CDP web client: users", { skip, concurrency: 1 }, () => {
     await page.waitForURL((url) => url.searchParams.get("q") === firstId);
     await settled(page);
     await table.getByRole("link", { name: `#${firstId}`, exact: true }).waitFor();
+    await eventually(page, async () => count(await page.getByTestId("users-total").innerText()) === 1);
     assert.equal(count(await page.getByTestId("users-total").innerText()), 1, "an id search finds that user");
     await page.getByRole("searchbox", { name: "Search users" }).fill("");
     await page.waitForURL((url) => !url.searchParams.has("q"));
@@ -126,6 +139,9 @@ describe("CDP web client: users", { skip, concurrency: 1 }, () => {
     await settled(page);
     const banner = page.getByTestId("active-filter");
     await banner.getByText("Total credits spent is at least 1").waitFor();
+    // Until the filtered page arrives the unfiltered total stays on screen (bounded: a filter
+    // matching everyone keeps it).
+    await eventually(page, async () => count(await page.getByTestId("users-total").innerText()) !== before, 10_000);
     const after = count(await page.getByTestId("users-total").innerText());
     assert.ok(after <= before, `a filter never adds users (${after} of ${before})`);
 
