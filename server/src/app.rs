@@ -1,7 +1,12 @@
 //! The process-wide state shared by the server and the worker, built once from `Config`.
 
 use crate::{
-    auth::{local::LocalProvider, provider::IdentityProvider, supabase::GoTrueClient, tokens::{TokenSigner, TokenVerifier}},
+    auth::{
+        local::LocalProvider,
+        provider::IdentityProvider,
+        supabase::GoTrueClient,
+        tokens::{TokenSigner, TokenVerifier},
+    },
     config::{AuthProviderKind, Config},
     db::Db,
 };

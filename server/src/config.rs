@@ -121,10 +121,7 @@ impl Config {
         let secs = |key: &str, default: u64| -> Result<Duration, ConfigError> {
             match get(key) {
                 None => Ok(Duration::from_secs(default)),
-                Some(v) => v
-                    .parse::<u64>()
-                    .map(Duration::from_secs)
-                    .map_err(|_| ConfigError(format!("{key} must be a number of seconds, got {v:?}"))),
+                Some(v) => v.parse::<u64>().map(Duration::from_secs).map_err(|_| ConfigError(format!("{key} must be a number of seconds, got {v:?}"))),
             }
         };
         let number = |key: &str, default: usize| -> Result<usize, ConfigError> {
@@ -135,16 +132,12 @@ impl Config {
         };
 
         let supabase = match (get("SUPABASE_URL"), get("SUPABASE_ANON_KEY"), get("SUPABASE_SERVICE_ROLE_KEY")) {
-            (Some(url), Some(anon_key), Some(service_role_key)) => Some(SupabaseConfig {
-                url: url.trim_end_matches('/').to_string(),
-                anon_key,
-                service_role_key,
-            }),
+            (Some(url), Some(anon_key), Some(service_role_key)) => {
+                Some(SupabaseConfig { url: url.trim_end_matches('/').to_string(), anon_key, service_role_key })
+            }
             (None, None, None) => None,
             _ => {
-                return Err(ConfigError(
-                    "SUPABASE_URL, SUPABASE_ANON_KEY and SUPABASE_SERVICE_ROLE_KEY must be set together".into(),
-                ));
+                return Err(ConfigError("SUPABASE_URL, SUPABASE_ANON_KEY and SUPABASE_SERVICE_ROLE_KEY must be set together".into()));
             }
         };
         let auth_provider = match or("CDP_AUTH_PROVIDER", if supabase.is_some() { "supabase" } else { "local" }).as_str() {
@@ -154,9 +147,8 @@ impl Config {
             other => return Err(ConfigError(format!("CDP_AUTH_PROVIDER must be local or supabase, got {other:?}"))),
         };
         let jwt_secret = get("CDP_JWT_SECRET");
-        let jwks_url = get("CDP_JWKS_URL").or_else(|| {
-            supabase.as_ref().filter(|_| jwt_secret.is_none()).map(|s| format!("{}/auth/v1/.well-known/jwks.json", s.url))
-        });
+        let jwks_url =
+            get("CDP_JWKS_URL").or_else(|| supabase.as_ref().filter(|_| jwt_secret.is_none()).map(|s| format!("{}/auth/v1/.well-known/jwks.json", s.url)));
         if auth_provider == AuthProviderKind::Local && jwt_secret.as_deref().is_none_or(|s| s.len() < 32) {
             return Err(ConfigError("CDP_JWT_SECRET must be set to at least 32 characters for the local auth provider".into()));
         }
@@ -164,12 +156,8 @@ impl Config {
             Some(s) if auth_provider == AuthProviderKind::Supabase => format!("{}/auth/v1", s.url),
             _ => "cdp-local".to_string(),
         });
-        let listen_addr = or("CDP_LISTEN_ADDR", "127.0.0.1:8080")
-            .parse()
-            .map_err(|e| ConfigError(format!("CDP_LISTEN_ADDR: {e}")))?;
-        let reporting_tz = or("CDP_REPORTING_TZ", "UTC")
-            .parse()
-            .map_err(|e| ConfigError(format!("CDP_REPORTING_TZ: {e}")))?;
+        let listen_addr = or("CDP_LISTEN_ADDR", "127.0.0.1:8080").parse().map_err(|e| ConfigError(format!("CDP_LISTEN_ADDR: {e}")))?;
+        let reporting_tz = or("CDP_REPORTING_TZ", "UTC").parse().map_err(|e| ConfigError(format!("CDP_REPORTING_TZ: {e}")))?;
         let public_url = or("CDP_PUBLIC_URL", &format!("http://{listen_addr}")).trim_end_matches('/').to_string();
 
         let airflow = match get("CDP_AIRFLOW_URL") {

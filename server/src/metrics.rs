@@ -3,10 +3,19 @@
 //! (redemptions, sync runs). Served on their own port (CDP_METRICS_ADDR), never the public one.
 
 use crate::db::Db;
-use diesel::{QueryableByName, sql_types::{BigInt, Double, Text}};
+use diesel::{
+    QueryableByName,
+    sql_types::{BigInt, Double, Text},
+};
 use diesel_async::RunQueryDsl;
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, GaugeVec};
-use std::{future::Future, pin::Pin, sync::LazyLock, task::{Context, Poll}, time::Instant};
+use prometheus::{Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::LazyLock,
+    task::{Context, Poll},
+    time::Instant,
+};
 
 pub static REGISTRY: LazyLock<Registry> = LazyLock::new(Registry::new);
 
@@ -17,23 +26,34 @@ fn register<T: prometheus::core::Collector + Clone + 'static>(collector: T) -> T
 
 /// Calls per RPC and gRPC status code.
 pub static RPC_REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    register(IntCounterVec::new(Opts::new("cdp_rpc_requests_total", "RPCs served, by service, method and gRPC code"), &["service", "method", "code"]).expect("valid metric"))
+    register(
+        IntCounterVec::new(Opts::new("cdp_rpc_requests_total", "RPCs served, by service, method and gRPC code"), &["service", "method", "code"])
+            .expect("valid metric"),
+    )
 });
 
 /// Time to the response headers of each RPC.
 pub static RPC_DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
     let buckets = vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
-    register(HistogramVec::new(HistogramOpts::new("cdp_rpc_duration_seconds", "RPC latency to response headers").buckets(buckets), &["service", "method"]).expect("valid metric"))
+    register(
+        HistogramVec::new(HistogramOpts::new("cdp_rpc_duration_seconds", "RPC latency to response headers").buckets(buckets), &["service", "method"])
+            .expect("valid metric"),
+    )
 });
 
 /// Redemption outcomes (`redeemed`, `replayed`, or the refusal reason).
-pub static REDEMPTIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    register(IntCounterVec::new(Opts::new("cdp_redemptions_total", "Redemption attempts by outcome"), &["outcome"]).expect("valid metric"))
-});
+pub static REDEMPTIONS: LazyLock<IntCounterVec> =
+    LazyLock::new(|| register(IntCounterVec::new(Opts::new("cdp_redemptions_total", "Redemption attempts by outcome"), &["outcome"]).expect("valid metric")));
 
 /// Finished sync runs to external integrations.
 pub static SYNC_RUNS: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    register(IntCounterVec::new(Opts::new("cdp_sync_runs_total", "Integration sync runs by integration, operation and status"), &["integration", "operation", "status"]).expect("valid metric"))
+    register(
+        IntCounterVec::new(
+            Opts::new("cdp_sync_runs_total", "Integration sync runs by integration, operation and status"),
+            &["integration", "operation", "status"],
+        )
+        .expect("valid metric"),
+    )
 });
 
 static JOBS: LazyLock<IntGaugeVec> = LazyLock::new(|| {
@@ -41,7 +61,9 @@ static JOBS: LazyLock<IntGaugeVec> = LazyLock::new(|| {
 });
 
 static JOB_AGE: LazyLock<GaugeVec> = LazyLock::new(|| {
-    register(GaugeVec::new(Opts::new("cdp_job_oldest_ready_age_seconds", "Age of the oldest job that is due but not yet running"), &["kind"]).expect("valid metric"))
+    register(
+        GaugeVec::new(Opts::new("cdp_job_oldest_ready_age_seconds", "Age of the oldest job that is due but not yet running"), &["kind"]).expect("valid metric"),
+    )
 });
 
 #[derive(QueryableByName)]

@@ -6,9 +6,12 @@ use crate::{
     admin::{credentials::ServiceCredentialApi, platform_users::PlatformUserApi, roles::RoleApi},
     app::App,
     audit::service::AuditLogApi,
+    auth::{
+        layer::{AuthLayer, Authenticator},
+        service::AuthApi,
+    },
     dashboard::DashboardApi,
     integrations::service::IntegrationApi,
-    auth::{layer::{AuthLayer, Authenticator}, service::AuthApi},
     users::service::UserApi,
     web::WebAppLayer,
 };
@@ -37,25 +40,46 @@ pub async fn serve(app: App, listener: TcpListener, shutdown: CancellationToken)
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(pb::auth_service_server::AuthServiceServer::new(AuthApi { db: db.clone(), provider: app.provider.clone(), redis: app.redis.clone(), config: app.config.clone() }))
+        .add_service(pb::auth_service_server::AuthServiceServer::new(AuthApi {
+            db: db.clone(),
+            provider: app.provider.clone(),
+            redis: app.redis.clone(),
+            config: app.config.clone(),
+        }))
         .add_service(pb::platform_user_service_server::PlatformUserServiceServer::new(PlatformUserApi { db: db.clone(), provider: app.provider.clone() }))
         .add_service(pb::role_service_server::RoleServiceServer::new(RoleApi { db: db.clone() }))
         .add_service(pb::audit_log_service_server::AuditLogServiceServer::new(AuditLogApi { db: db.clone() }))
         .add_service(pb::service_credential_service_server::ServiceCredentialServiceServer::new(ServiceCredentialApi { db: db.clone() }))
         .add_service(pb::user_service_server::UserServiceServer::new(UserApi { db: db.clone(), config: app.config.clone() }))
         .add_service(pb::integration_service_server::IntegrationServiceServer::new(IntegrationApi::new(&app)));
-    routes.add_service(pb::dashboard_service_server::DashboardServiceServer::new(DashboardApi { db: db.clone(), tz: app.config.reporting_tz, settings: Default::default() }));
+    routes.add_service(pb::dashboard_service_server::DashboardServiceServer::new(DashboardApi {
+        db: db.clone(),
+        tz: app.config.reporting_tz,
+        settings: Default::default(),
+    }));
     routes
-        .add_service(pb::promotion_service_server::PromotionServiceServer::new(crate::promotions::service::PromotionApi { db: db.clone(), reporting_tz: app.config.reporting_tz }))
+        .add_service(pb::promotion_service_server::PromotionServiceServer::new(crate::promotions::service::PromotionApi {
+            db: db.clone(),
+            reporting_tz: app.config.reporting_tz,
+        }))
         .add_service(pb::redemption_service_server::RedemptionServiceServer::new(crate::redemption::service::RedemptionApi::new(&app)));
-    routes.add_service(pb::cohort_service_server::CohortServiceServer::new(crate::cohorts::service::CohortApi { db: db.clone(), config: app.config.clone(), http: app.http.clone(), preview_cache: Default::default() }));
+    routes.add_service(pb::cohort_service_server::CohortServiceServer::new(crate::cohorts::service::CohortApi {
+        db: db.clone(),
+        config: app.config.clone(),
+        http: app.http.clone(),
+        preview_cache: Default::default(),
+    }));
     for name in service_names() {
         health_reporter.set_service_status(name, tonic_health::ServingStatus::Serving).await;
     }
 
     let routes = routes.routes();
 
-    let authenticator = Arc::new(Authenticator::new(app.db.clone(), app.verifier.clone()).with_credential_cache(&app.config.redis_url, &app.config.redis_key_prefix, app.redis.clone()));
+    let authenticator = Arc::new(Authenticator::new(app.db.clone(), app.verifier.clone()).with_credential_cache(
+        &app.config.redis_url,
+        &app.config.redis_key_prefix,
+        app.redis.clone(),
+    ));
     let addr = listener.local_addr()?;
     tracing::info!(%addr, web = ?app.config.web_dist_dir, "serving gRPC, grpc-web and the web client");
     Server::builder()

@@ -2,7 +2,12 @@
 //! refuses plain HTTP/1.1 requests): anything that is not a gRPC or grpc-web call gets a file
 //! from the build, and unknown paths get `index.html` so client-side routes deep-link.
 
-use std::{future::Future, path::PathBuf, pin::Pin, task::{Context, Poll}};
+use std::{
+    future::Future,
+    path::PathBuf,
+    pin::Pin,
+    task::{Context, Poll},
+};
 use tower::ServiceExt;
 use tower_http::services::{ServeDir, ServeFile};
 
@@ -31,11 +36,7 @@ pub struct WebApp<S> {
 }
 
 fn is_rpc<B>(request: &http::Request<B>) -> bool {
-    request
-        .headers()
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/grpc"))
+    request.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/grpc"))
 }
 
 impl<S, B> tower::Service<http::Request<B>> for WebApp<S>

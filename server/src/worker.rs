@@ -1,12 +1,18 @@
 //! `cdp worker`: the stateless job runner. Each capability registers its job kinds here.
 
-use crate::{app::App, jobs::{Registry, Worker}};
+use crate::{
+    app::App,
+    jobs::{Registry, Worker},
+};
 use tokio_util::sync::CancellationToken;
 
 /// Every job kind the product runs. Later capabilities (activation, refreshes, syncs,
 /// rollups) add their handlers here.
 pub fn registry(app: &App) -> Registry {
-    use crate::dashboard::{rollup::RollupJob, watcher::{WATCH_EVERY, WatchJob}};
+    use crate::dashboard::{
+        rollup::RollupJob,
+        watcher::{WATCH_EVERY, WatchJob},
+    };
     let registry = Registry::new()
         .register(RollupJob { db: app.db.clone(), tz: app.config.reporting_tz, settings: Default::default() })
         .recurring(WatchJob { db: app.db.clone(), tz: app.config.reporting_tz }, WATCH_EVERY)

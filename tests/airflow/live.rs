@@ -44,7 +44,13 @@ fn args() -> anyhow::Result<Args> {
             _ => anyhow::bail!("usage: cdp-airflow-live --airflow-url URL --api v1|v2 --username U --password P --database NAME (expected {name})"),
         }
     };
-    Ok(Args { airflow_url: get("--airflow-url")?, api: get("--api")?, username: get("--username")?, password: get("--password")?, database: get("--database")? })
+    Ok(Args {
+        airflow_url: get("--airflow-url")?,
+        api: get("--api")?,
+        username: get("--username")?,
+        password: get("--password")?,
+        database: get("--database")?,
+    })
 }
 
 macro_rules! ensure {
@@ -103,7 +109,11 @@ async fn main() -> anyhow::Result<()> {
     // 2. Who may trigger, and a DAG Airflow does not have.
     let refused = monitor.trigger_dag(authed(trigger(DAG), &reader)).await.err().ok_or_else(|| anyhow::anyhow!("read_only triggered a run"))?;
     ensure!(refused.code() == Code::PermissionDenied, "read_only: {refused:?}");
-    let missing = monitor.trigger_dag(authed(pb::TriggerDagRequest { dag_id: "cdp_no_such_dag".into(), ..trigger(DAG) }, &engineer)).await.err().ok_or_else(|| anyhow::anyhow!("an unknown DAG was triggered"))?;
+    let missing = monitor
+        .trigger_dag(authed(pb::TriggerDagRequest { dag_id: "cdp_no_such_dag".into(), ..trigger(DAG) }, &engineer))
+        .await
+        .err()
+        .ok_or_else(|| anyhow::anyhow!("an unknown DAG was triggered"))?;
     ensure!(missing.code() == Code::NotFound && missing.get_details_error_info().is_some_and(|i| i.reason == "DAG_NOT_FOUND"), "unknown DAG: {missing:?}");
 
     // 3. "Refresh now" as a data engineer while the DAG is still paused: the run waits, queued.
@@ -119,7 +129,11 @@ async fn main() -> anyhow::Result<()> {
     ensure!(run.run_type == "manual", "run_type {:?}", run.run_type);
     ensure!(run.note.contains("live test (triggered from the CDP by data_engineer-"), "note {:?}", run.note);
     ensure!(version == AirflowApiVersion::V1 || run.logical_date.is_none(), "Airflow 3 manual runs have no logical date: {:?}", run.logical_date);
-    let audited = fixtures::count(&app, &format!("SELECT count(*) AS n FROM cdp.audit_log WHERE action = 'dag.trigger' AND resource_id = '{DAG}' AND after->>'run_id' = '{}'", run.run_id)).await;
+    let audited = fixtures::count(
+        &app,
+        &format!("SELECT count(*) AS n FROM cdp.audit_log WHERE action = 'dag.trigger' AND resource_id = '{DAG}' AND after->>'run_id' = '{}'", run.run_id),
+    )
+    .await;
     ensure!(audited == 1, "audit rows for the trigger: {audited}");
     tokio::time::sleep(Duration::from_secs(3)).await;
     let listed = monitor.list_dags(authed(pb::ListDagsRequest {}, &reader)).await?.into_inner();
@@ -128,7 +142,10 @@ async fn main() -> anyhow::Result<()> {
     step(&format!("TriggerDag: run {} queued while paused, audited", run.run_id));
 
     // Unpause it in Airflow (the documented PATCH; the CDP itself never pauses or unpauses).
-    let airflow = AirflowClient::new(&AirflowConfig { url: args.airflow_url.clone(), api_version: version, username: Some(args.username.clone()), password: Some(args.password.clone()) }, reqwest::Client::new());
+    let airflow = AirflowClient::new(
+        &AirflowConfig { url: args.airflow_url.clone(), api_version: version, username: Some(args.username.clone()), password: Some(args.password.clone()) },
+        reqwest::Client::new(),
+    );
     airflow.set_paused(DAG, false).await?;
 
     // 4. Follow the run's state through the monitor until Airflow finishes it.
@@ -180,8 +197,15 @@ async fn main() -> anyhow::Result<()> {
     env.insert("CDP_AIRFLOW_PASSWORD".into(), "not-the-password".into());
     let wrong = TestApp::start_with(other, env).await;
     let token = fixtures::admin_token(&wrong).await;
-    let rejected = IntegrationServiceClient::new(wrong.channel.clone()).list_dags(authed(pb::ListDagsRequest {}, &token)).await.err().ok_or_else(|| anyhow::anyhow!("a wrong password was accepted"))?;
-    ensure!(rejected.code() == Code::FailedPrecondition && rejected.message().contains("Airflow rejected the CDP's credentials"), "wrong password: {rejected:?}");
+    let rejected = IntegrationServiceClient::new(wrong.channel.clone())
+        .list_dags(authed(pb::ListDagsRequest {}, &token))
+        .await
+        .err()
+        .ok_or_else(|| anyhow::anyhow!("a wrong password was accepted"))?;
+    ensure!(
+        rejected.code() == Code::FailedPrecondition && rejected.message().contains("Airflow rejected the CDP's credentials"),
+        "wrong password: {rejected:?}"
+    );
     step("wrong password: FAILED_PRECONDITION");
 
     // Leave Airflow as found for the next run of this script (it is thrown away anyway).

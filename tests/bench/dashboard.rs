@@ -14,7 +14,10 @@ use cdp_proto::cdp::v1::{self as pb, DashboardMetric as M, DatePreset, TimeBucke
 use cdp_server::{
     app::App,
     config::Config,
-    dashboard::{definitions::MetricSettings, rollup::{self, RollupRequest}},
+    dashboard::{
+        definitions::MetricSettings,
+        rollup::{self, RollupRequest},
+    },
     seed::{self, SeedOptions},
 };
 use cdp_tests::{JWT_SECRET, authed, fixtures::mint_token, redis_url, server_url};
@@ -153,7 +156,9 @@ async fn main() -> anyhow::Result<()> {
     measure(calls, 20, metrics(last_90.clone())).await.report("GetMetrics LAST_90_DAYS, all 16 metrics, daily");
     let activity = pb::GetMetricsRequest { metrics: vec![M::Dau as i32, M::Wau as i32, M::Mau as i32, M::ChurnedUsers as i32], ..last_90.clone() };
     measure(calls, 20, metrics(activity)).await.report("GetMetrics LAST_90_DAYS, DAU/WAU/MAU/churned, daily");
-    measure(calls, 20, metrics(pb::GetMetricsRequest { bucket: TimeBucket::Weekly as i32, ..last_90.clone() })).await.report("GetMetrics LAST_90_DAYS, all metrics, weekly");
+    measure(calls, 20, metrics(pb::GetMetricsRequest { bucket: TimeBucket::Weekly as i32, ..last_90.clone() }))
+        .await
+        .report("GetMetrics LAST_90_DAYS, all metrics, weekly");
     let year = pb::GetMetricsRequest {
         preset: DatePreset::Custom as i32,
         start_date: today.checked_sub_days(Days::new(364)).expect("a year ago").to_string(),

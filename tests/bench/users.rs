@@ -9,7 +9,12 @@
 //! again only when its user count differs. Never part of `make test`.
 
 use cdp_proto::cdp::v1::{self as pb, Operator as Op, user_service_client::UserServiceClient, value::Kind};
-use cdp_server::{app::App, config::Config, seed::{SeedOptions, seed}, users::stats::refresh_all};
+use cdp_server::{
+    app::App,
+    config::Config,
+    seed::{SeedOptions, seed},
+    users::stats::refresh_all,
+};
 use cdp_tests::{JWT_SECRET, authed, fixtures::mint_token, server_url};
 use diesel::sql_types::{BigInt, Integer, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
@@ -32,7 +37,12 @@ struct Sample {
 
 fn cond(field: &str, op: Op, kind: Kind) -> pb::ConditionNode {
     pb::ConditionNode {
-        node: Some(pb::condition_node::Node::Condition(pb::Condition { field: field.into(), operator: op as i32, value: Some(pb::Value { kind: Some(kind) }), value_to: None })),
+        node: Some(pb::condition_node::Node::Condition(pb::Condition {
+            field: field.into(),
+            operator: op as i32,
+            value: Some(pb::Value { kind: Some(kind) }),
+            value_to: None,
+        })),
     }
 }
 
@@ -122,15 +132,25 @@ async fn main() -> anyhow::Result<()> {
     // A growth manager (reads PII, so phone search applies).
     let id = uuid::Uuid::new_v4();
     let email = format!("bench-{}@cdp.test", &id.simple().to_string()[..8]);
-    exec(&mut conn, &format!("INSERT INTO cdp.platform_users (id, email, display_name, role, status) VALUES ('{id}', '{email}', 'Bench', 'growth_manager', 'active')")).await;
+    exec(
+        &mut conn,
+        &format!("INSERT INTO cdp.platform_users (id, email, display_name, role, status) VALUES ('{id}', '{email}', 'Bench', 'growth_manager', 'active')"),
+    )
+    .await;
     let token = mint_token(id, &email);
 
-    let samples: Vec<Sample> = diesel::sql_query("SELECT user_id, phone::text AS phone FROM public.users TABLESAMPLE SYSTEM (1) WHERE phone IS NOT NULL LIMIT 2000").load(&mut conn).await?;
+    let samples: Vec<Sample> =
+        diesel::sql_query("SELECT user_id, phone::text AS phone FROM public.users TABLESAMPLE SYSTEM (1) WHERE phone IS NOT NULL LIMIT 2000")
+            .load(&mut conn)
+            .await?;
     anyhow::ensure!(!samples.is_empty(), "no users to sample");
     let pick = |i: usize| &samples[(i * 7919) % samples.len()];
 
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    println!("\n{users} users, {requests} sequential requests per scenario after 20 warm-up calls; load average {}", load.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
+    println!(
+        "\n{users} users, {requests} sequential requests per scenario after 20 warm-up calls; load average {}",
+        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    );
     println!("\n| scenario | requests | p50 ms | p95 ms | p99 ms | max ms | rows/response |\n|---|---|---|---|---|---|---|");
     let mut results = Vec::new();
     // Each scenario: warm-up, then `requests` sequential calls.
@@ -150,7 +170,13 @@ async fn main() -> anyhow::Result<()> {
             results.push(stats);
         }};
     }
-    let list = |search: String, filter: Option<pb::ConditionGroup>, order_by: &str, page_token: String| pb::ListUsersRequest { page_size: 50, page_token, search, filter, order_by: order_by.into() };
+    let list = |search: String, filter: Option<pb::ConditionGroup>, order_by: &str, page_token: String| pb::ListUsersRequest {
+        page_size: 50,
+        page_token,
+        search,
+        filter,
+        order_by: order_by.into(),
+    };
 
     scenario!("ListUsers: phone digits (5) + 3-condition filter", i => {
         let phone = &pick(i).phone;

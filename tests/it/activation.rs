@@ -4,8 +4,7 @@
 //! into the counters, reservations a crashed server left behind, live audiences.
 
 use crate::promotions::{
-    RunningWorker, activate, bonus, cohort, count, create, eventually, keyspace, promotions, reason, redeem_credential, redemptions, redis,
-    redis_status,
+    RunningWorker, activate, bonus, cohort, count, create, eventually, keyspace, promotions, reason, redeem_credential, redemptions, redis, redis_status,
 };
 use cdp_proto::cdp::v1 as pb;
 use cdp_server::activation::{events::Event, scripts};
@@ -53,7 +52,9 @@ async fn activation_publishes_state_eligibility_and_an_event_that_late_subscribe
     let _worker = RunningWorker::start(&app);
     let cohort_id = cohort(&app, "Car dealers", 1_000, 1_249).await;
     let mut events = subscribe(&app).await;
-    let promotion = create(&app, &admin, pb::Promotion { ttl: Some(prost_types::Duration { seconds: 3600, nanos: 0 }), ..bonus(cohort_id, "DEALERS", 20.0, 500, 1, 0) }).await;
+    let promotion =
+        create(&app, &admin, pb::Promotion { ttl: Some(prost_types::Duration { seconds: 3600, nanos: 0 }), ..bonus(cohort_id, "DEALERS", 20.0, 500, 1, 0) })
+            .await;
     let activated = activate(&app, &admin, promotion.id, "active").await;
     assert_eq!(activated.status(), pb::PromotionStatus::Active);
     assert_eq!(activated.audience_size, 250);
@@ -81,7 +82,10 @@ async fn activation_publishes_state_eligibility_and_an_event_that_late_subscribe
     let ends_at_ms: i64 = state["ends_at_ms"].parse().unwrap();
     let expires: i64 = redis::cmd("PEXPIRETIME").arg(&keys.state).query_async(&mut redis).await.unwrap();
     assert_eq!(expires, ends_at_ms);
-    assert_eq!(count(&app, &format!("SELECT count(*) AS n FROM cdp.promotions WHERE id = {} AND ends_at = activated_at + interval '1 hour'", promotion.id)).await, 1);
+    assert_eq!(
+        count(&app, &format!("SELECT count(*) AS n FROM cdp.promotions WHERE id = {} AND ends_at = activated_at + interval '1 hour'", promotion.id)).await,
+        1
+    );
     // The audience was frozen in PostgreSQL: a later change of the cohort does not move it.
     assert_eq!(count(&app, &format!("SELECT count(*) AS n FROM cdp.promotion_audience WHERE promotion_id = {}", promotion.id)).await, 250);
     fixtures::exec(&app, &format!("DELETE FROM cdp.cohort_members WHERE cohort_id = {cohort_id} AND user_id < 1100")).await;
@@ -91,7 +95,10 @@ async fn activation_publishes_state_eligibility_and_an_event_that_late_subscribe
     let secret = redeem_credential(&app, &admin).await;
     promotions(&app).deactivate_promotion(authed(pb::DeactivatePromotionRequest { id: promotion.id, reason: "fraud check".into() }, &admin)).await.unwrap();
     let stopped = redemptions(&app)
-        .redeem_promotion(authed(pb::RedeemPromotionRequest { code: "DEALERS".into(), user_id: 1_001, idempotency_key: "k1".into(), ..Default::default() }, &secret))
+        .redeem_promotion(authed(
+            pb::RedeemPromotionRequest { code: "DEALERS".into(), user_id: 1_001, idempotency_key: "k1".into(), ..Default::default() },
+            &secret,
+        ))
         .await
         .unwrap_err();
     assert_eq!(reason(&stopped), "NOT_ACTIVE", "redemptions stop at once");
@@ -101,7 +108,10 @@ async fn activation_publishes_state_eligibility_and_an_event_that_late_subscribe
     activate(&app, &admin, promotion.id, "active").await;
     next_event(&mut events, promotion.id, "activated").await;
     let redeemed = redemptions(&app)
-        .redeem_promotion(authed(pb::RedeemPromotionRequest { code: "DEALERS".into(), user_id: 1_001, idempotency_key: "k1".into(), ..Default::default() }, &secret))
+        .redeem_promotion(authed(
+            pb::RedeemPromotionRequest { code: "DEALERS".into(), user_id: 1_001, idempotency_key: "k1".into(), ..Default::default() },
+            &secret,
+        ))
         .await
         .unwrap();
     assert_eq!(redeemed.into_inner().benefit.unwrap().credits, 20);
@@ -119,7 +129,11 @@ async fn scheduled_promotions_start_and_expire_on_time_and_expiry_removes_the_ke
     let promotion = create(
         &app,
         &admin,
-        pb::Promotion { starts_at: Some(cdp_server::convert::timestamp(starts)), ends_at: Some(cdp_server::convert::timestamp(ends)), ..bonus(cohort_id, "SOON", 5.0, 0, 1, 0) },
+        pb::Promotion {
+            starts_at: Some(cdp_server::convert::timestamp(starts)),
+            ends_at: Some(cdp_server::convert::timestamp(ends)),
+            ..bonus(cohort_id, "SOON", 5.0, 0, 1, 0)
+        },
     )
     .await;
     let scheduled = activate(&app, &admin, promotion.id, "scheduled").await;
@@ -128,7 +142,10 @@ async fn scheduled_promotions_start_and_expire_on_time_and_expiry_removes_the_ke
     next_event(&mut events, promotion.id, "scheduled").await;
     let secret = redeem_credential(&app, &admin).await;
     let early = redemptions(&app)
-        .redeem_promotion(authed(pb::RedeemPromotionRequest { code: "SOON".into(), user_id: 3, idempotency_key: "early".into(), ..Default::default() }, &secret))
+        .redeem_promotion(authed(
+            pb::RedeemPromotionRequest { code: "SOON".into(), user_id: 3, idempotency_key: "early".into(), ..Default::default() },
+            &secret,
+        ))
         .await
         .unwrap_err();
     assert_eq!(reason(&early), "NOT_STARTED");
@@ -136,17 +153,40 @@ async fn scheduled_promotions_start_and_expire_on_time_and_expiry_removes_the_ke
     let started = next_event(&mut events, promotion.id, "activated").await;
     let late_by = started.at - starts;
     assert!(late_by >= chrono::Duration::zero() && late_by < chrono::Duration::milliseconds(1500), "started {late_by} after starts_at");
-    assert_eq!(count(&app, &format!("SELECT count(*) AS n FROM cdp.audit_log WHERE action = 'promotion.start' AND actor_kind = 'system' AND resource_id = '{}'", promotion.id)).await, 1);
+    assert_eq!(
+        count(
+            &app,
+            &format!("SELECT count(*) AS n FROM cdp.audit_log WHERE action = 'promotion.start' AND actor_kind = 'system' AND resource_id = '{}'", promotion.id)
+        )
+        .await,
+        1
+    );
     let on_time = redemptions(&app)
-        .redeem_promotion(authed(pb::RedeemPromotionRequest { code: "SOON".into(), user_id: 3, idempotency_key: "on-time".into(), ..Default::default() }, &secret))
+        .redeem_promotion(authed(
+            pb::RedeemPromotionRequest { code: "SOON".into(), user_id: 3, idempotency_key: "on-time".into(), ..Default::default() },
+            &secret,
+        ))
         .await;
     assert!(on_time.is_ok(), "{on_time:?}");
 
     let expired = next_event(&mut events, promotion.id, "expired").await;
     let late_by = expired.at - ends;
     assert!(late_by >= chrono::Duration::zero() && late_by < chrono::Duration::milliseconds(1500), "expired {late_by} after ends_at");
-    assert_eq!(count(&app, &format!("SELECT count(*) AS n FROM cdp.promotions WHERE id = {} AND status = 'expired' AND ended_at IS NOT NULL", promotion.id)).await, 1);
-    assert_eq!(count(&app, &format!("SELECT count(*) AS n FROM cdp.audit_log WHERE action = 'promotion.expire' AND actor_kind = 'system' AND resource_id = '{}'", promotion.id)).await, 1);
+    assert_eq!(
+        count(&app, &format!("SELECT count(*) AS n FROM cdp.promotions WHERE id = {} AND status = 'expired' AND ended_at IS NOT NULL", promotion.id)).await,
+        1
+    );
+    assert_eq!(
+        count(
+            &app,
+            &format!(
+                "SELECT count(*) AS n FROM cdp.audit_log WHERE action = 'promotion.expire' AND actor_kind = 'system' AND resource_id = '{}'",
+                promotion.id
+            )
+        )
+        .await,
+        1
+    );
     let mut redis = redis(&app).await;
     let keys = keyspace(&app).promotion(promotion.id);
     let left: i64 = redis.exists(keys.all().to_vec()).await.unwrap();
@@ -186,21 +226,38 @@ async fn a_worker_killed_in_the_middle_of_an_activation_finishes_it_after_restar
     let mut redis_conn = redis(&app).await;
     assert_eq!(redis_status(&app, promotion.id).await, None, "killed before the install");
     first.kill().await;
-    assert_eq!(count(&app, "SELECT count(*) AS n FROM cdp.jobs WHERE kind = 'promotion.activate' AND status = 'running'").await, 1, "the job is left running, its lease ticking");
+    assert_eq!(
+        count(&app, "SELECT count(*) AS n FROM cdp.jobs WHERE kind = 'promotion.activate' AND status = 'running'").await,
+        1,
+        "the job is left running, its lease ticking"
+    );
 
     let _second = RunningWorker::start_with_lease(&app, Duration::from_secs(2));
-    eventually(Duration::from_secs(90), "the restarted worker finishes the activation", || async { redis_status(&app, promotion.id).await.as_deref() == Some("active") }).await;
+    eventually(Duration::from_secs(90), "the restarted worker finishes the activation", || async {
+        redis_status(&app, promotion.id).await.as_deref() == Some("active")
+    })
+    .await;
     // The job row is marked succeeded just after the handler installs the state in Redis.
     eventually(Duration::from_secs(30), "the activation job is recorded as succeeded on its second attempt", || async {
         count(&app, "SELECT count(*) AS n FROM cdp.jobs WHERE kind = 'promotion.activate' AND status = 'succeeded' AND attempts = 2").await == 1
     })
     .await;
-    assert_eq!(count(&app, &format!("SELECT count(*) AS n FROM cdp.promotion_audience WHERE promotion_id = {} AND code IS NOT NULL", promotion.id)).await, 300_000);
+    assert_eq!(
+        count(&app, &format!("SELECT count(*) AS n FROM cdp.promotion_audience WHERE promotion_id = {} AND code IS NOT NULL", promotion.id)).await,
+        300_000
+    );
     assert_eq!(bit_count(&app, &keys.eligible).await, 300_000);
     let codes: i64 = redis_conn.hlen(&keys.codes).await.unwrap();
     assert_eq!(codes, 300_000);
     let sample: String = redis_conn.hget(&keys.codes, 123_456).await.unwrap();
-    assert_eq!(count(&app, &format!("SELECT count(*) AS n FROM cdp.promotion_audience WHERE promotion_id = {} AND user_id = 123456 AND code = '{sample}'", promotion.id)).await, 1);
+    assert_eq!(
+        count(
+            &app,
+            &format!("SELECT count(*) AS n FROM cdp.promotion_audience WHERE promotion_id = {} AND user_id = 123456 AND code = '{sample}'", promotion.id)
+        )
+        .await,
+        1
+    );
     assert_eq!(count(&app, &format!("SELECT audience_size AS n FROM cdp.promotions WHERE id = {}", promotion.id)).await, 300_000);
 }
 
@@ -227,12 +284,11 @@ impl PrivateRedis {
             .expect("redis-server is installed");
         self.child = Some(child);
         for _ in 0..100 {
-            if let Ok(client) = redis::Client::open(self.url()) {
-                if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
-                    if redis::cmd("PING").query_async::<String>(&mut conn).await.is_ok() {
-                        return;
-                    }
-                }
+            if let Ok(client) = redis::Client::open(self.url())
+                && let Ok(mut conn) = client.get_multiplexed_async_connection().await
+                && redis::cmd("PING").query_async::<String>(&mut conn).await.is_ok()
+            {
+                return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -288,7 +344,8 @@ async fn redis_flushed_or_restarted_mid_race_is_rebuilt_and_no_cap_is_ever_excee
             let mut granted = Vec::new();
             for attempt in 0..12i64 {
                 let user = (client * 7 + attempt * 13) % 200 + 1;
-                let request = pb::RedeemPromotionRequest { code: "FLUSH-ME".into(), user_id: user, idempotency_key: format!("{client}-{attempt}"), ..Default::default() };
+                let request =
+                    pb::RedeemPromotionRequest { code: "FLUSH-ME".into(), user_id: user, idempotency_key: format!("{client}-{attempt}"), ..Default::default() };
                 // A client retries UNAVAILABLE with the same key, as the contract says.
                 for retry in 0.. {
                     match service.redeem_promotion(authed(request.clone(), &secret)).await {
@@ -324,7 +381,14 @@ async fn redis_flushed_or_restarted_mid_race_is_rebuilt_and_no_cap_is_ever_excee
     let in_ledger = count(&app, &ledger_sql).await;
     assert_eq!(in_ledger, 290, "the budget (290 bonuses) binds before the cap of 300, flushes and restarts notwithstanding");
     assert_eq!(ids.len() as i64, in_ledger, "every success is one committed ledger row, none lost, none extra");
-    assert_eq!(count(&app, &format!("SELECT count(*) AS n FROM (SELECT 1 FROM cdp.redemptions WHERE promotion_id = {} GROUP BY user_id HAVING count(*) > 2) x", promotion.id)).await, 0);
+    assert_eq!(
+        count(
+            &app,
+            &format!("SELECT count(*) AS n FROM (SELECT 1 FROM cdp.redemptions WHERE promotion_id = {} GROUP BY user_id HAVING count(*) > 2) x", promotion.id)
+        )
+        .await,
+        0
+    );
     assert_eq!(count(&app, &format!("SELECT coalesce(sum(credits), 0)::int8 AS n FROM cdp.redemptions WHERE promotion_id = {}", promotion.id)).await, 2_900);
     // The state was rebuilt and, once the dust settled, matches the ledger.
     let mut redis = redis(&app).await;
@@ -350,7 +414,10 @@ async fn reconciliation_finds_reports_and_repairs_injected_drift_and_abandoned_r
     let mut service = redemptions(&app);
     for user in 1..=10 {
         service
-            .redeem_promotion(authed(pb::RedeemPromotionRequest { code: "DRIFT".into(), user_id: user, idempotency_key: format!("u{user}"), ..Default::default() }, &secret))
+            .redeem_promotion(authed(
+                pb::RedeemPromotionRequest { code: "DRIFT".into(), user_id: user, idempotency_key: format!("u{user}"), ..Default::default() },
+                &secret,
+            ))
             .await
             .unwrap();
     }
@@ -368,7 +435,8 @@ async fn reconciliation_finds_reports_and_repairs_injected_drift_and_abandoned_r
     fixtures::exec(&app, &format!("UPDATE cdp.promotions SET redeemed_count = redeemed_count - 2 WHERE id = {}", promotion.id)).await;
     let five_minutes_ago = chrono::Utc::now().timestamp_millis() - 300_000;
     let credential = uuid::Uuid::new_v4();
-    let reservation = scripts::reserve(&mut redis, &keys, scripts::Mode::Redeem, five_minutes_ago, 20, &scripts::idempotency_field(&credential, "lost"), None).await.unwrap();
+    let reservation =
+        scripts::reserve(&mut redis, &keys, scripts::Mode::Redeem, five_minutes_ago, 20, &scripts::idempotency_field(&credential, "lost"), None).await.unwrap();
     assert!(matches!(reservation, scripts::Reservation::Granted { .. }));
 
     // The recurring job finds it (run it now rather than in ten minutes).
@@ -413,7 +481,13 @@ async fn reconciliation_finds_reports_and_repairs_injected_drift_and_abandoned_r
     let again = cdp_server::activation::reconcile::run(&activation, None, Some(promotion.id)).await.unwrap();
     assert!(again.drift.is_empty(), "{:?}", again.drift);
     // Redemption goes on normally on the rebuilt state.
-    service.redeem_promotion(authed(pb::RedeemPromotionRequest { code: "DRIFT".into(), user_id: 20, idempotency_key: "u20".into(), ..Default::default() }, &secret)).await.unwrap();
+    service
+        .redeem_promotion(authed(
+            pb::RedeemPromotionRequest { code: "DRIFT".into(), user_id: 20, idempotency_key: "u20".into(), ..Default::default() },
+            &secret,
+        ))
+        .await
+        .unwrap();
     let used: i64 = redis.get(&keys.used).await.unwrap();
     assert_eq!(used, 11);
 }
@@ -430,7 +504,12 @@ async fn live_audiences_follow_their_cohort_and_frozen_ones_do_not() {
     activate(&app, &admin, frozen.id, "active").await;
     let secret = redeem_credential(&app, &admin).await;
     let mut service = redemptions(&app);
-    let redeem = |code: &str, user: i64| pb::RedeemPromotionRequest { code: code.into(), user_id: user, idempotency_key: format!("{code}-{user}"), ..Default::default() };
+    let redeem = |code: &str, user: i64| pb::RedeemPromotionRequest {
+        code: code.into(),
+        user_id: user,
+        idempotency_key: format!("{code}-{user}"),
+        ..Default::default()
+    };
     service.redeem_promotion(authed(redeem("LIVE", 1), &secret)).await.unwrap();
 
     // The cohort refreshes: users 1-5 leave, 11-15 join.
@@ -453,7 +532,10 @@ async fn live_audiences_follow_their_cohort_and_frozen_ones_do_not() {
     assert_eq!(reason(&left), "NOT_ELIGIBLE");
     service.redeem_promotion(authed(redeem("LIVE", 12), &secret)).await.unwrap();
     // What a leaver redeemed stays, counted.
-    assert_eq!(count(&app, &format!("SELECT count(*) AS n FROM cdp.redemptions WHERE promotion_id = {} AND user_id = 1 AND status = 'redeemed'", live.id)).await, 1);
+    assert_eq!(
+        count(&app, &format!("SELECT count(*) AS n FROM cdp.redemptions WHERE promotion_id = {} AND user_id = 1 AND status = 'redeemed'", live.id)).await,
+        1
+    );
     let used: i64 = redis(&app).await.get(&keys.used).await.unwrap();
     assert_eq!(used, 2);
     // The frozen one did not move.

@@ -2,8 +2,14 @@
 //! role changes and disables taking effect on the next call, service credentials, sign-in
 //! flows of the local provider, row-level security in SQL, and the append-only audit trail.
 
-use cdp_proto::cdp::v1::{self as pb, auth_service_client::AuthServiceClient, platform_user_service_client::PlatformUserServiceClient, service_credential_service_client::ServiceCredentialServiceClient};
-use cdp_tests::{ADMIN_EMAIL, ADMIN_PASSWORD, JWT_SECRET, TestApp, authed, fixtures::{self, ROLES, count, exec, mint_token, user_with_role}};
+use cdp_proto::cdp::v1::{
+    self as pb, auth_service_client::AuthServiceClient, platform_user_service_client::PlatformUserServiceClient,
+    service_credential_service_client::ServiceCredentialServiceClient,
+};
+use cdp_tests::{
+    ADMIN_EMAIL, ADMIN_PASSWORD, JWT_SECRET, TestApp, authed,
+    fixtures::{self, ROLES, count, exec, mint_token, user_with_role},
+};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use prost::Message;
 use std::collections::{BTreeMap, BTreeSet};
@@ -48,11 +54,19 @@ fn rpc_requirements() -> BTreeMap<&'static str, Option<&'static str>> {
     add("PlatformUserService", &["GetPermissions"], Some(""));
     add("RoleService", &["ListRoles"], Some("roles.read"));
     add("AuditLogService", &["ListAuditLogs"], Some("audit.read"));
-    add("ServiceCredentialService", &["CreateServiceCredential", "ListServiceCredentials", "RotateServiceCredential", "RevokeServiceCredential"], Some("service_credentials.manage"));
+    add(
+        "ServiceCredentialService",
+        &["CreateServiceCredential", "ListServiceCredentials", "RotateServiceCredential", "RevokeServiceCredential"],
+        Some("service_credentials.manage"),
+    );
     add("DashboardService", &["GetMetrics", "GetUserSegments", "GetAttributeDistribution", "GetDataHealth"], Some("dashboard.read"));
     add("UserService", &["ListUsers", "GetUser", "ListUserFields"], Some("users.read"));
     add("UserService", &["UpdateUser"], Some("users.write"));
-    add("CohortService", &["ListCohorts", "GetCohort", "PreviewCohort", "ListCohortMembers", "GetCohortSizeHistory", "GetCohortUsage", "ListCohortSyncs"], Some("cohorts.read"));
+    add(
+        "CohortService",
+        &["ListCohorts", "GetCohort", "PreviewCohort", "ListCohortMembers", "GetCohortSizeHistory", "GetCohortUsage", "ListCohortSyncs"],
+        Some("cohorts.read"),
+    );
     add("CohortService", &["CreateCohort", "UpdateCohort", "DeleteCohort", "RefreshCohort"], Some("cohorts.write"));
     add("CohortService", &["SyncCohort"], Some("cohorts.sync"));
     add("CohortService", &["ListAmplitudeCohorts", "ImportAmplitudeCohort"], Some("amplitude.import"));
@@ -161,7 +175,11 @@ async fn expired_tampered_wrong_audience_wrong_key_and_unsigned_tokens_are_unaut
     let mut forged: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
     forged["sub"] = serde_json::json!(uuid::Uuid::new_v4());
     let tampered = format!("{head}.{}.{signature}", URL_SAFE_NO_PAD.encode(forged.to_string()));
-    let unsigned = format!("{}.{}.", URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#), URL_SAFE_NO_PAD.encode(claims("authenticated", "cdp-local", now + 600).to_string()));
+    let unsigned = format!(
+        "{}.{}.",
+        URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#),
+        URL_SAFE_NO_PAD.encode(claims("authenticated", "cdp-local", now + 600).to_string())
+    );
     let cases = [
         ("expired", sign_raw(claims("authenticated", "cdp-local", now - 3600), JWT_SECRET)),
         ("tampered", tampered),
@@ -242,7 +260,10 @@ async fn an_invited_user_accepts_the_link_once_and_signs_in_with_their_role() {
     let admin = fixtures::admin_token(&app).await;
     let mut users = PlatformUserServiceClient::new(app.channel.clone());
     let invited = users
-        .invite_platform_user(authed(pb::InvitePlatformUserRequest { email: "Nadia@Example.com".into(), display_name: "Nadia".into(), role: pb::Role::GrowthManager as i32 }, &admin))
+        .invite_platform_user(authed(
+            pb::InvitePlatformUserRequest { email: "Nadia@Example.com".into(), display_name: "Nadia".into(), role: pb::Role::GrowthManager as i32 },
+            &admin,
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -256,19 +277,29 @@ async fn an_invited_user_accepts_the_link_once_and_signs_in_with_their_role() {
     let mut auth = AuthServiceClient::new(app.channel.clone());
     let short = auth.complete_password_reset(pb::CompletePasswordResetRequest { token: token.clone(), new_password: "short".into() }).await.unwrap_err();
     assert_eq!(short.code(), Code::InvalidArgument);
-    let accepted = auth.complete_password_reset(pb::CompletePasswordResetRequest { token: token.clone(), new_password: "a long enough password".into() }).await.unwrap().into_inner();
+    let accepted = auth
+        .complete_password_reset(pb::CompletePasswordResetRequest { token: token.clone(), new_password: "a long enough password".into() })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(accepted.user.unwrap().status(), pb::PlatformUserStatus::Active);
     let again = auth.complete_password_reset(pb::CompletePasswordResetRequest { token, new_password: "another long password".into() }).await.unwrap_err();
     assert_eq!(again.code(), Code::FailedPrecondition);
     let signed_in = fixtures::sign_in(&app, "NADIA@example.com", "a long enough password").await.unwrap();
     assert_eq!(signed_in.user.unwrap().role(), pb::Role::GrowthManager);
     let duplicate = users
-        .invite_platform_user(authed(pb::InvitePlatformUserRequest { email: "nadia@example.com".into(), display_name: String::new(), role: pb::Role::ReadOnly as i32 }, &admin))
+        .invite_platform_user(authed(
+            pb::InvitePlatformUserRequest { email: "nadia@example.com".into(), display_name: String::new(), role: pb::Role::ReadOnly as i32 },
+            &admin,
+        ))
         .await
         .unwrap_err();
     assert_eq!(duplicate.code(), Code::AlreadyExists);
     let bad = users
-        .invite_platform_user(authed(pb::InvitePlatformUserRequest { email: "not-an-email".into(), display_name: String::new(), role: pb::Role::ReadOnly as i32 }, &admin))
+        .invite_platform_user(authed(
+            pb::InvitePlatformUserRequest { email: "not-an-email".into(), display_name: String::new(), role: pb::Role::ReadOnly as i32 },
+            &admin,
+        ))
         .await
         .unwrap_err();
     assert_eq!(bad.code(), Code::InvalidArgument);
@@ -301,14 +332,23 @@ async fn a_disabled_user_is_refused_on_the_next_call_and_cannot_sign_in() {
     let admin = fixtures::admin_token(&app).await;
     let mut users = PlatformUserServiceClient::new(app.channel.clone());
     let invited = users
-        .invite_platform_user(authed(pb::InvitePlatformUserRequest { email: "omar@example.com".into(), display_name: "Omar".into(), role: pb::Role::DataEngineer as i32 }, &admin))
+        .invite_platform_user(authed(
+            pb::InvitePlatformUserRequest { email: "omar@example.com".into(), display_name: "Omar".into(), role: pb::Role::DataEngineer as i32 },
+            &admin,
+        ))
         .await
         .unwrap()
         .into_inner();
     let id = invited.platform_user.unwrap().id;
     let link_token = invited.invitation_link.split_once("token=").unwrap().1.to_string();
     let mut auth = AuthServiceClient::new(app.channel.clone());
-    let session = auth.complete_password_reset(pb::CompletePasswordResetRequest { token: link_token, new_password: "omar's long password".into() }).await.unwrap().into_inner().session.unwrap();
+    let session = auth
+        .complete_password_reset(pb::CompletePasswordResetRequest { token: link_token, new_password: "omar's long password".into() })
+        .await
+        .unwrap()
+        .into_inner()
+        .session
+        .unwrap();
     assert!(auth.get_current_user(authed(pb::GetCurrentUserRequest {}, &session.access_token)).await.is_ok());
 
     let disabled = users.delete_platform_user(authed(pb::DeletePlatformUserRequest { id: id.clone(), hard_delete: false }, &admin)).await.unwrap().into_inner();
@@ -338,22 +378,47 @@ async fn service_credentials_are_scoped_rotated_with_overlap_and_refused_once_re
     let admin = fixtures::admin_token(&app).await;
     let mut credentials = ServiceCredentialServiceClient::new(app.channel.clone());
     let created = credentials
-        .create_service_credential(authed(pb::CreateServiceCredentialRequest { name: "orders-service".into(), scopes: vec!["promotions.redeem".into()] }, &admin))
+        .create_service_credential(authed(
+            pb::CreateServiceCredentialRequest { name: "orders-service".into(), scopes: vec!["promotions.redeem".into()] },
+            &admin,
+        ))
         .await
         .unwrap()
         .into_inner();
     let secret = created.secret.clone();
     let credential = created.service_credential.unwrap();
     assert!(secret.starts_with(&format!("cdp_sk_{}_", credential.key_prefix)));
-    assert_eq!(count(&app, &format!("SELECT count(*) AS n FROM cdp.service_credentials WHERE secret_hash = sha256('{}'::bytea)", secret.strip_prefix(&format!("cdp_sk_{}_", credential.key_prefix)).unwrap())).await, 1, "only the hash is stored");
+    assert_eq!(
+        count(
+            &app,
+            &format!(
+                "SELECT count(*) AS n FROM cdp.service_credentials WHERE secret_hash = sha256('{}'::bytea)",
+                secret.strip_prefix(&format!("cdp_sk_{}_", credential.key_prefix)).unwrap()
+            )
+        )
+        .await,
+        1,
+        "only the hash is stored"
+    );
 
     // Redemption-scoped: the redemption API lets it through (its capability answers for
     // itself), everything else is PERMISSION_DENIED.
-    for rpc in ["RedemptionService/RedeemPromotion", "RedemptionService/ValidatePromotion", "RedemptionService/RevertRedemption", "RedemptionService/ListUserPromotions"] {
+    for rpc in [
+        "RedemptionService/RedeemPromotion",
+        "RedemptionService/ValidatePromotion",
+        "RedemptionService/RevertRedemption",
+        "RedemptionService/ListUserPromotions",
+    ] {
         let code = call_empty(&app, rpc, &secret).await;
         assert!(code != Code::PermissionDenied && code != Code::Unauthenticated, "{rpc}: {code:?}");
     }
-    for rpc in ["RoleService/ListRoles", "DashboardService/GetMetrics", "PlatformUserService/ListPlatformUsers", "ServiceCredentialService/ListServiceCredentials", "PromotionService/ListPromotions"] {
+    for rpc in [
+        "RoleService/ListRoles",
+        "DashboardService/GetMetrics",
+        "PlatformUserService/ListPlatformUsers",
+        "ServiceCredentialService/ListServiceCredentials",
+        "PromotionService/ListPromotions",
+    ] {
         assert_eq!(call_empty(&app, rpc, &secret).await, Code::PermissionDenied, "{rpc}");
     }
     assert_eq!(call_empty(&app, "AuthService/GetCurrentUser", &secret).await, Code::FailedPrecondition);
@@ -364,7 +429,10 @@ async fn service_credentials_are_scoped_rotated_with_overlap_and_refused_once_re
 
     // Rotation with an overlap: both secrets work until the old one expires.
     let rotated = credentials
-        .rotate_service_credential(authed(pb::RotateServiceCredentialRequest { id: credential.id.clone(), overlap: Some(prost_types::Duration { seconds: 3600, nanos: 0 }) }, &admin))
+        .rotate_service_credential(authed(
+            pb::RotateServiceCredentialRequest { id: credential.id.clone(), overlap: Some(prost_types::Duration { seconds: 3600, nanos: 0 }) },
+            &admin,
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -373,7 +441,10 @@ async fn service_credentials_are_scoped_rotated_with_overlap_and_refused_once_re
     assert_ne!(call_empty(&app, "RedemptionService/ValidatePromotion", &rotated.secret).await, Code::Unauthenticated);
     // Without overlap the old secret stops at once.
     let rotated_again = credentials
-        .rotate_service_credential(authed(pb::RotateServiceCredentialRequest { id: credential.id.clone(), overlap: Some(prost_types::Duration { seconds: 0, nanos: 0 }) }, &admin))
+        .rotate_service_credential(authed(
+            pb::RotateServiceCredentialRequest { id: credential.id.clone(), overlap: Some(prost_types::Duration { seconds: 0, nanos: 0 }) },
+            &admin,
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -381,8 +452,13 @@ async fn service_credentials_are_scoped_rotated_with_overlap_and_refused_once_re
     assert_ne!(call_empty(&app, "RedemptionService/ValidatePromotion", &rotated_again.secret).await, Code::Unauthenticated);
 
     credentials.revoke_service_credential(authed(pb::RevokeServiceCredentialRequest { id: credential.id.clone() }, &admin)).await.unwrap();
-    assert_eq!(call_empty(&app, "RedemptionService/ValidatePromotion", &rotated_again.secret).await, Code::Unauthenticated, "revoked: refused on the next call");
-    let again = credentials.rotate_service_credential(authed(pb::RotateServiceCredentialRequest { id: credential.id, overlap: None }, &admin)).await.unwrap_err();
+    assert_eq!(
+        call_empty(&app, "RedemptionService/ValidatePromotion", &rotated_again.secret).await,
+        Code::Unauthenticated,
+        "revoked: refused on the next call"
+    );
+    let again =
+        credentials.rotate_service_credential(authed(pb::RotateServiceCredentialRequest { id: credential.id, overlap: None }, &admin)).await.unwrap_err();
     assert_eq!(again.code(), Code::FailedPrecondition);
 
     // Nobody hands a credential more than they hold.
@@ -432,13 +508,18 @@ async fn row_level_security_refuses_writes_and_hides_rows_a_role_may_not_see() {
     let reader_claims = serde_json::json!({ "sub": reader, "role": "authenticated" });
     let admin_claims = serde_json::json!({ "sub": admin, "role": "authenticated" });
 
-    let outcomes = as_app_role(&app, reader_claims.clone(), &[
-        "INSERT INTO cdp.platform_users (email, role, status) VALUES ('mallory@x.test', 'super_admin', 'active')",
-        &format!("UPDATE cdp.platform_users SET role = 'super_admin' WHERE id = '{reader}'"),
-        "UPDATE public.users SET current_credits_in_wallet = 1e9",
-        "INSERT INTO cdp.service_credentials (name, scopes, key_prefix, secret_hash) VALUES ('x', '{promotions.redeem}', 'aaaaaaaaaaaa', '\\x00')",
-        "DELETE FROM cdp.audit_log",
-    ]).await;
+    let outcomes = as_app_role(
+        &app,
+        reader_claims.clone(),
+        &[
+            "INSERT INTO cdp.platform_users (email, role, status) VALUES ('mallory@x.test', 'super_admin', 'active')",
+            &format!("UPDATE cdp.platform_users SET role = 'super_admin' WHERE id = '{reader}'"),
+            "UPDATE public.users SET current_credits_in_wallet = 1e9",
+            "INSERT INTO cdp.service_credentials (name, scopes, key_prefix, secret_hash) VALUES ('x', '{promotions.redeem}', 'aaaaaaaaaaaa', '\\x00')",
+            "DELETE FROM cdp.audit_log",
+        ],
+    )
+    .await;
     assert!(outcomes[0].as_ref().is_err_and(|e| e.contains("row-level security")), "{:?}", outcomes[0]);
     assert_eq!(outcomes[1], Ok(0), "the row is invisible to an update");
     assert!(outcomes[2].as_ref().is_err_and(|e| e.contains("permission denied")), "{:?}", outcomes[2]);
@@ -475,7 +556,10 @@ async fn audit_rows_are_written_with_the_change_and_can_never_be_altered() {
     let mut users = PlatformUserServiceClient::new(app.channel.clone());
     let before = count(&app, "SELECT count(*) AS n FROM cdp.audit_log").await;
     let invited = users
-        .invite_platform_user(authed(pb::InvitePlatformUserRequest { email: "li@example.com".into(), display_name: "Li".into(), role: pb::Role::ReadOnly as i32 }, &admin))
+        .invite_platform_user(authed(
+            pb::InvitePlatformUserRequest { email: "li@example.com".into(), display_name: "Li".into(), role: pb::Role::ReadOnly as i32 },
+            &admin,
+        ))
         .await
         .unwrap()
         .into_inner()
@@ -490,7 +574,12 @@ async fn audit_rows_are_written_with_the_change_and_can_never_be_altered() {
     let refused = users
         .update_platform_user(authed(
             pb::UpdatePlatformUserRequest {
-                platform_user: Some(pb::PlatformUser { id: me.id.clone(), display_name: "renamed".into(), status: pb::PlatformUserStatus::Disabled as i32, ..Default::default() }),
+                platform_user: Some(pb::PlatformUser {
+                    id: me.id.clone(),
+                    display_name: "renamed".into(),
+                    status: pb::PlatformUserStatus::Disabled as i32,
+                    ..Default::default()
+                }),
                 update_mask: Some(prost_types::FieldMask { paths: vec!["display_name".into(), "status".into()] }),
             },
             &admin,
@@ -519,10 +608,14 @@ async fn a_transaction_rolled_back_takes_its_audit_row_with_it() {
     let app = TestApp::start().await;
     let ctx = RequestContext { principal: None, request_id: "r1".into(), client_address: None };
     let mut tx = app.app.db.begin_system().await.unwrap();
-    audit::record(&mut tx, &ctx, audit::Change { action: "test.rolled_back", resource_type: "test", resource_id: "1".into(), before: None, after: None }).await.unwrap();
+    audit::record(&mut tx, &ctx, audit::Change { action: "test.rolled_back", resource_type: "test", resource_id: "1".into(), before: None, after: None })
+        .await
+        .unwrap();
     drop(tx); // an error path: no commit
     let mut tx = app.app.db.begin_system().await.unwrap();
-    audit::record(&mut tx, &ctx, audit::Change { action: "test.committed", resource_type: "test", resource_id: "2".into(), before: None, after: None }).await.unwrap();
+    audit::record(&mut tx, &ctx, audit::Change { action: "test.committed", resource_type: "test", resource_id: "2".into(), before: None, after: None })
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     assert_eq!(count(&app, "SELECT count(*) AS n FROM cdp.audit_log WHERE action = 'test.rolled_back'").await, 0);

@@ -199,7 +199,8 @@ async fn run_status(app: &TestApp, run_id: i64) -> (String, i64) {
     }
     use diesel_async::RunQueryDsl;
     let mut conn = app.db.conn().await;
-    let row: Row = diesel::sql_query(format!("SELECT status, attempts FROM cdp.integration_sync_runs WHERE id = {run_id}")).get_result(&mut conn).await.unwrap();
+    let row: Row =
+        diesel::sql_query(format!("SELECT status, attempts FROM cdp.integration_sync_runs WHERE id = {run_id}")).get_result(&mut conn).await.unwrap();
     (row.status, row.attempts as i64)
 }
 
@@ -261,7 +262,10 @@ async fn braze_sync_sends_only_the_difference_in_documented_batches() {
 
     // With no worker running, the run stays queued: asking again returns it.
     let run = sync(&app, &engineer, cohort.id, pb::SyncTarget::Braze).await.expect("a data engineer may sync");
-    assert_eq!((run.target, run.status, run.requested_by.as_str()), (pb::SyncTarget::Braze as i32, pb::SyncStatus::Queued as i32, engineer_id.to_string().as_str()));
+    assert_eq!(
+        (run.target, run.status, run.requested_by.as_str()),
+        (pb::SyncTarget::Braze as i32, pb::SyncStatus::Queued as i32, engineer_id.to_string().as_str())
+    );
     let again = sync(&app, &writer, cohort.id, pb::SyncTarget::Braze).await.unwrap();
     assert_eq!(again.id, run.id, "a pending run is returned, not duplicated");
     let _worker = cohort_worker(&app);
@@ -288,19 +292,28 @@ async fn braze_sync_sends_only_the_difference_in_documented_batches() {
     )
     .await;
     assert!(unmatched > 0, "the seed leaves some users without a Braze id");
-    assert_eq!((shown.status, shown.users_added, shown.users_removed, shown.users_unmatched), (pb::SyncStatus::Succeeded as i32, expected.len() as i64, 0, unmatched));
+    assert_eq!(
+        (shown.status, shown.users_added, shown.users_removed, shown.users_unmatched),
+        (pb::SyncStatus::Succeeded as i32, expected.len() as i64, 0, unmatched)
+    );
     assert_eq!((shown.external_id.as_str(), shown.cohort_name.as_str(), shown.attempts), (slug.as_str(), "Active Listers", 1));
     assert!(shown.started_at.is_some() && shown.finished_at.is_some());
 
     // The data changes; the next refresh queues a scheduled sync that sends only the change.
-    let leavers = super::cohorts::ids(&app, &format!("SELECT user_id::int8 AS id FROM cdp.cohort_sync_members WHERE cohort_id = {} ORDER BY user_id LIMIT 6", cohort.id)).await;
+    let leavers =
+        super::cohorts::ids(&app, &format!("SELECT user_id::int8 AS id FROM cdp.cohort_sync_members WHERE cohort_id = {} ORDER BY user_id LIMIT 6", cohort.id))
+            .await;
     let joiners = super::cohorts::ids(
         &app,
         "SELECT u.user_id::int8 AS id FROM public.users u JOIN cdp.identities i ON i.user_id = u.user_id AND i.braze_id <> '' \
          WHERE u.total_listings_count < 2 ORDER BY u.user_id LIMIT 9",
     )
     .await;
-    let newly_suspended = super::cohorts::ids(&app, &format!("SELECT user_id::int8 AS id FROM cdp.cohort_sync_members WHERE cohort_id = {} ORDER BY user_id DESC LIMIT 1", cohort.id)).await;
+    let newly_suspended = super::cohorts::ids(
+        &app,
+        &format!("SELECT user_id::int8 AS id FROM cdp.cohort_sync_members WHERE cohort_id = {} ORDER BY user_id DESC LIMIT 1", cohort.id),
+    )
+    .await;
     let list = |v: &[i64]| v.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",");
     fixtures::exec(&app, &format!("UPDATE public.users SET total_listings_count = 0 WHERE user_id IN ({})", list(&leavers))).await;
     fixtures::exec(&app, &format!("UPDATE public.users SET total_listings_count = 50 WHERE user_id IN ({})", list(&joiners))).await;
@@ -310,7 +323,11 @@ async fn braze_sync_sends_only_the_difference_in_documented_batches() {
     run_schedule(&app).await;
     wait_refreshed(&app, &writer, cohort.id, Some(&first_refresh)).await;
     let scheduled = loop {
-        let runs = client(&app).list_cohort_syncs(authed(pb::ListCohortSyncsRequest { cohort_id: cohort.id, ..Default::default() }, &engineer)).await.unwrap().into_inner();
+        let runs = client(&app)
+            .list_cohort_syncs(authed(pb::ListCohortSyncsRequest { cohort_id: cohort.id, ..Default::default() }, &engineer))
+            .await
+            .unwrap()
+            .into_inner();
         if runs.total_size == 2 && runs.syncs[0].status == pb::SyncStatus::Succeeded as i32 {
             break runs.syncs[0].clone();
         }
@@ -326,8 +343,14 @@ async fn braze_sync_sends_only_the_difference_in_documented_batches() {
     gone.push(newly_suspended[0]);
     assert_eq!(set(&removes), set(&gone));
     assert_eq!((scheduled.users_added, scheduled.users_removed), (joiners.len() as i64, gone.len() as i64));
-    assert_eq!(set(&super::cohorts::ids(&app, &format!("SELECT user_id::int8 AS id FROM cdp.cohort_sync_members WHERE cohort_id = {}", cohort.id)).await), set(&expected_on(&app, cohort.id, "braze_id").await));
-    assert_eq!(fixtures::count(&app, &format!("SELECT count(*) AS n FROM cdp.audit_log WHERE action = 'cohort.sync' AND resource_id = '{}'", cohort.id)).await, 1);
+    assert_eq!(
+        set(&super::cohorts::ids(&app, &format!("SELECT user_id::int8 AS id FROM cdp.cohort_sync_members WHERE cohort_id = {}", cohort.id)).await),
+        set(&expected_on(&app, cohort.id, "braze_id").await)
+    );
+    assert_eq!(
+        fixtures::count(&app, &format!("SELECT count(*) AS n FROM cdp.audit_log WHERE action = 'cohort.sync' AND resource_id = '{}'", cohort.id)).await,
+        1
+    );
 }
 
 #[tokio::test]
@@ -461,12 +484,15 @@ fn amplitude(data: Arc<Mutex<AmplitudeData>>) -> Handler {
                 let memberships = body["memberships"].as_array().cloned().unwrap_or_default();
                 let valid = body["cohort_id"] == json!("amp-cohort-1")
                     && memberships.iter().all(|m| {
-                        matches!(m["id_type"].as_str(), Some("BY_ID" | "BY_NAME")) && matches!(m["operation"].as_str(), Some("ADD" | "REMOVE")) && m["ids"].as_array().is_some_and(|ids| ids.len() <= 100_000)
+                        matches!(m["id_type"].as_str(), Some("BY_ID" | "BY_NAME"))
+                            && matches!(m["operation"].as_str(), Some("ADD" | "REMOVE"))
+                            && m["ids"].as_array().is_some_and(|ids| ids.len() <= 100_000)
                     });
                 if !valid {
                     return Reply::json(400, json!({ "error": { "http_code": 400, "message": "invalid membership change" } }));
                 }
-                let results: Vec<Value> = memberships.iter().map(|m| json!({ "skipped_ids": [], "id_type": m["id_type"], "operation": m["operation"] })).collect();
+                let results: Vec<Value> =
+                    memberships.iter().map(|m| json!({ "skipped_ids": [], "id_type": m["id_type"], "operation": m["operation"] })).collect();
                 Reply::json(200, json!({ "cohort_id": body["cohort_id"], "memberships_result": results }))
             }
             _ => Reply::json(404, json!({ "error": { "http_code": 404, "message": "not found" } })),
@@ -500,7 +526,11 @@ async fn amplitude_fakes() -> AmplitudeFakes {
 }
 
 fn amplitude_env(fakes: &AmplitudeFakes, upload: bool) -> Vec<(&'static str, String)> {
-    let mut env = vec![("CDP_AMPLITUDE_API_KEY", AMPLITUDE_KEY.to_string()), ("CDP_AMPLITUDE_SECRET_KEY", AMPLITUDE_SECRET.to_string()), ("CDP_AMPLITUDE_REST_URL", fakes.api.url.clone())];
+    let mut env = vec![
+        ("CDP_AMPLITUDE_API_KEY", AMPLITUDE_KEY.to_string()),
+        ("CDP_AMPLITUDE_SECRET_KEY", AMPLITUDE_SECRET.to_string()),
+        ("CDP_AMPLITUDE_REST_URL", fakes.api.url.clone()),
+    ];
     if upload {
         env.push(("CDP_AMPLITUDE_APP_ID", AMPLITUDE_APP.to_string()));
         env.push(("CDP_AMPLITUDE_COHORT_OWNER", AMPLITUDE_OWNER.to_string()));
@@ -530,14 +560,21 @@ async fn amplitude_sync_uploads_once_then_sends_membership_deltas() {
     assert_eq!((upload.method.as_str(), upload.path.as_str()), ("POST", "/api/3/cohorts/upload"));
     assert_eq!(upload.header("authorization"), Some(basic(AMPLITUDE_KEY, AMPLITUDE_SECRET).as_str()));
     let body = upload.json();
-    assert_eq!((body["name"].as_str(), body["app_id"].as_i64(), body["id_type"].as_str(), body["owner"].as_str(), body["published"].as_bool()), (Some("Amplitude listers"), Some(AMPLITUDE_APP), Some("BY_USER_ID"), Some(AMPLITUDE_OWNER), Some(true)));
+    assert_eq!(
+        (body["name"].as_str(), body["app_id"].as_i64(), body["id_type"].as_str(), body["owner"].as_str(), body["published"].as_bool()),
+        (Some("Amplitude listers"), Some(AMPLITUDE_APP), Some("BY_USER_ID"), Some(AMPLITUDE_OWNER), Some(true))
+    );
     assert_eq!(string_ids(&body["ids"]), expected, "the members known to Amplitude, as user ids");
     let shown = run_of(&app, &writer, run.id).await;
     assert_eq!((shown.external_id.as_str(), shown.users_added, shown.users_removed), ("amp-cohort-1", expected.len() as i64, 0));
     assert_eq!(shown.users_unmatched, fixtures::count(&app, &format!("SELECT count(*) AS n FROM cdp.cohort_members m LEFT JOIN cdp.identities i ON i.user_id = m.user_id WHERE m.cohort_id = {} AND coalesce(i.amplitude_id, '') = ''", cohort.id)).await);
 
     // A change of membership: ADD and REMOVE deltas on the same Amplitude cohort.
-    let leavers = super::cohorts::ids(&app, &format!("SELECT user_id::int8 AS id FROM cdp.cohort_sync_members WHERE cohort_id = {} AND target = 'amplitude' ORDER BY user_id LIMIT 4", cohort.id)).await;
+    let leavers = super::cohorts::ids(
+        &app,
+        &format!("SELECT user_id::int8 AS id FROM cdp.cohort_sync_members WHERE cohort_id = {} AND target = 'amplitude' ORDER BY user_id LIMIT 4", cohort.id),
+    )
+    .await;
     let joiners = super::cohorts::ids(&app, "SELECT u.user_id::int8 AS id FROM public.users u JOIN cdp.identities i ON i.user_id = u.user_id AND i.amplitude_id <> '' WHERE u.total_listings_count < 2 ORDER BY u.user_id LIMIT 3").await;
     let list = |v: &[i64]| v.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",");
     fixtures::exec(&app, &format!("UPDATE public.users SET total_listings_count = 0 WHERE user_id IN ({})", list(&leavers))).await;
@@ -546,7 +583,10 @@ async fn amplitude_sync_uploads_once_then_sends_membership_deltas() {
     run_schedule(&app).await;
     wait_refreshed(&app, &writer, cohort.id, Some(&first_refresh)).await;
     for _ in 0..400 {
-        if fixtures::count(&app, &format!("SELECT count(*) AS n FROM cdp.integration_sync_runs WHERE resource_id = '{}' AND status = 'succeeded'", cohort.id)).await == 2 {
+        if fixtures::count(&app, &format!("SELECT count(*) AS n FROM cdp.integration_sync_runs WHERE resource_id = '{}' AND status = 'succeeded'", cohort.id))
+            .await
+            == 2
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -581,7 +621,10 @@ async fn unconfigured_or_unreachable_amplitude_is_refused_plainly() {
     let (_, token) = fixtures::user_with_role(&bare, "data_engineer").await;
     let err = client(&bare).list_amplitude_cohorts(authed(pb::ListAmplitudeCohortsRequest::default(), &token)).await.expect_err("not configured");
     assert_eq!((err.code(), reason(&err).as_str()), (Code::FailedPrecondition, "INTEGRATION_NOT_CONFIGURED"));
-    let err = client(&bare).import_amplitude_cohort(authed(pb::ImportAmplitudeCohortRequest { amplitude_cohort_id: "abc".into(), name: String::new() }, &token)).await.expect_err("not configured");
+    let err = client(&bare)
+        .import_amplitude_cohort(authed(pb::ImportAmplitudeCohortRequest { amplitude_cohort_id: "abc".into(), name: String::new() }, &token))
+        .await
+        .expect_err("not configured");
     assert_eq!(reason(&err), "INTEGRATION_NOT_CONFIGURED");
 
     // Configured but not answering: UNAVAILABLE, INTEGRATION_UNREACHABLE.
@@ -620,7 +663,10 @@ async fn amplitude_import_requests_polls_downloads_and_maps_ids_to_users() {
     let identities: Vec<Identity> = {
         use diesel_async::RunQueryDsl;
         let mut conn = app.db.conn().await;
-        diesel::sql_query("SELECT user_id::int8 AS user_id, amplitude_id FROM cdp.identities WHERE amplitude_id <> '' ORDER BY user_id LIMIT 30").load(&mut conn).await.unwrap()
+        diesel::sql_query("SELECT user_id::int8 AS user_id, amplitude_id FROM cdp.identities WHERE amplitude_id <> '' ORDER BY user_id LIMIT 30")
+            .load(&mut conn)
+            .await
+            .unwrap()
     };
     // 10 by user_id, 10 by Amplitude id only, one twice (both ways), 5 that match nobody.
     let mut rows: Vec<(Option<String>, Option<String>)> = Vec::new();
@@ -638,11 +684,14 @@ async fn amplitude_import_requests_polls_downloads_and_maps_ids_to_users() {
     let expected: Vec<i64> = identities[..20].iter().map(|i| i.user_id).collect();
     {
         let mut data = fakes.data.lock().unwrap();
-        data.cohorts = vec![json!({
-            "id": "ampC42", "name": "Power sellers (Amplitude)", "description": "From Amplitude", "size": rows.len(), "appId": AMPLITUDE_APP,
-            "archived": false, "published": true, "owners": ["analyst@marketplace.test"], "lastMod": 1_760_000_000, "createdAt": 1_750_000_000,
-            "lastComputed": 1_764_000_000_000i64, "type": "redshift",
-        }), json!({ "id": "old1", "name": "Archived one", "size": 3, "archived": true })];
+        data.cohorts = vec![
+            json!({
+                "id": "ampC42", "name": "Power sellers (Amplitude)", "description": "From Amplitude", "size": rows.len(), "appId": AMPLITUDE_APP,
+                "archived": false, "published": true, "owners": ["analyst@marketplace.test"], "lastMod": 1_760_000_000, "createdAt": 1_750_000_000,
+                "lastComputed": 1_764_000_000_000i64, "type": "redshift",
+            }),
+            json!({ "id": "old1", "name": "Archived one", "size": 3, "archived": true }),
+        ];
         data.files.insert("ampC42".into(), csv(&rows));
     }
 
@@ -684,9 +733,15 @@ async fn amplitude_import_requests_polls_downloads_and_maps_ids_to_users() {
 
     // A definition on the imported Amplitude cohort.
     let _worker = cohort_worker(&app);
-    let on_amplitude = create(&app, &writer, "amplitude power sellers", pb::CohortKind::Dynamic, group(Combinator::And, vec![cond("amplitude_cohort", Op::InAmplitudeCohort, Some(Kind::AmplitudeCohortId("ampC42".into())))]))
-        .await
-        .unwrap();
+    let on_amplitude = create(
+        &app,
+        &writer,
+        "amplitude power sellers",
+        pb::CohortKind::Dynamic,
+        group(Combinator::And, vec![cond("amplitude_cohort", Op::InAmplitudeCohort, Some(Kind::AmplitudeCohortId("ampC42".into())))]),
+    )
+    .await
+    .unwrap();
     let dependant = wait_refreshed(&app, &writer, on_amplitude.id, None).await;
     assert_eq!(members(&app, on_amplitude.id).await, expected);
 
@@ -696,23 +751,36 @@ async fn amplitude_import_requests_polls_downloads_and_maps_ids_to_users() {
         next_rows.push((None, Some(i.user_id.to_string())));
     }
     fakes.data.lock().unwrap().files.insert("ampC42".into(), csv(&next_rows));
-    let again = client(&app).import_amplitude_cohort(authed(pb::ImportAmplitudeCohortRequest { amplitude_cohort_id: "ampC42".into(), name: "ignored on a re-import".into() }, &engineer)).await.unwrap().into_inner();
+    let again = client(&app)
+        .import_amplitude_cohort(authed(
+            pb::ImportAmplitudeCohortRequest { amplitude_cohort_id: "ampC42".into(), name: "ignored on a re-import".into() },
+            &engineer,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
     let again_cohort = again.cohort.unwrap();
     assert_eq!((again_cohort.id, again_cohort.name.as_str(), again.matched_users), (cohort.id, "Power sellers (Amplitude)", 19));
     let mut expected_next: Vec<i64> = identities[3..22].iter().map(|i| i.user_id).collect();
     expected_next.sort_unstable();
     assert_eq!(members(&app, cohort.id).await, expected_next);
-    let joined = fixtures::count(&app, &format!("SELECT count(*) AS n FROM cdp.cohort_membership_changes WHERE cohort_id = {} AND change = 'joined'", cohort.id)).await;
-    let left = fixtures::count(&app, &format!("SELECT count(*) AS n FROM cdp.cohort_membership_changes WHERE cohort_id = {} AND change = 'left'", cohort.id)).await;
+    let joined =
+        fixtures::count(&app, &format!("SELECT count(*) AS n FROM cdp.cohort_membership_changes WHERE cohort_id = {} AND change = 'joined'", cohort.id)).await;
+    let left =
+        fixtures::count(&app, &format!("SELECT count(*) AS n FROM cdp.cohort_membership_changes WHERE cohort_id = {} AND change = 'left'", cohort.id)).await;
     assert_eq!((joined, left), (22, 3));
     assert_eq!(fixtures::count(&app, "SELECT count(*) AS n FROM cdp.cohorts WHERE source = 'amplitude_import'").await, 1);
     assert_eq!(fixtures::count(&app, "SELECT count(*) AS n FROM cdp.amplitude_cohort_downloads WHERE status = 'completed'").await, 2);
-    assert_eq!(fixtures::count(&app, &format!("SELECT count(*) AS n FROM cdp.audit_log WHERE action = 'cohort.import' AND resource_id = '{}'", cohort.id)).await, 2);
+    assert_eq!(
+        fixtures::count(&app, &format!("SELECT count(*) AS n FROM cdp.audit_log WHERE action = 'cohort.import' AND resource_id = '{}'", cohort.id)).await,
+        2
+    );
 
     // The cohort defined on the import follows it, and keeps it from being deleted.
     wait_refreshed(&app, &writer, on_amplitude.id, Some(&dependant)).await;
     assert_eq!(members(&app, on_amplitude.id).await, expected_next);
-    let err = client(&app).delete_cohort(authed(pb::DeleteCohortRequest { id: cohort.id, confirm_audience_change: false }, &writer)).await.expect_err("referenced");
+    let err =
+        client(&app).delete_cohort(authed(pb::DeleteCohortRequest { id: cohort.id, confirm_audience_change: false }, &writer)).await.expect_err("referenced");
     assert_eq!((reason(&err).as_str(), super::cohorts::metadata(&err, "cohort_ids")), ("COHORT_REFERENCED", on_amplitude.id.to_string()));
 }
 
@@ -835,5 +903,9 @@ async fn braze_profile_enrichment_pushes_only_profiles_that_changed() {
     for user in &changed {
         assert_eq!(third[user]["cdp_current_credits_in_wallet"].as_f64(), now[user].wallet);
     }
-    assert_eq!(fixtures::count(&app, "SELECT count(*) AS n FROM cdp.integration_sync_runs WHERE operation = 'profile_enrichment' AND status = 'succeeded'").await, 3, "each run has its history");
+    assert_eq!(
+        fixtures::count(&app, "SELECT count(*) AS n FROM cdp.integration_sync_runs WHERE operation = 'profile_enrichment' AND status = 'succeeded'").await,
+        3,
+        "each run has its history"
+    );
 }

@@ -22,7 +22,12 @@ use tonic_types::StatusExt;
 
 pub fn cond(field: &str, op: Op, value: Option<Kind>) -> pb::ConditionNode {
     pb::ConditionNode {
-        node: Some(pb::condition_node::Node::Condition(pb::Condition { field: field.into(), operator: op as i32, value: value.map(|k| pb::Value { kind: Some(k) }), value_to: None })),
+        node: Some(pb::condition_node::Node::Condition(pb::Condition {
+            field: field.into(),
+            operator: op as i32,
+            value: value.map(|k| pb::Value { kind: Some(k) }),
+            value_to: None,
+        })),
     }
 }
 
@@ -259,9 +264,15 @@ async fn hostile_field_names_and_values_change_nothing() {
     let _worker = cohort_worker(&app);
     let users_before = fixtures::count(&app, "SELECT count(*) AS n FROM public.users").await;
 
-    let err = create(&app, &token, "evil field", pb::CohortKind::Dynamic, group(Combinator::And, vec![cond("user_id; DROP TABLE public.users; --", Op::Equals, Some(Kind::Number(1.0)))]))
-        .await
-        .expect_err("an unknown field");
+    let err = create(
+        &app,
+        &token,
+        "evil field",
+        pb::CohortKind::Dynamic,
+        group(Combinator::And, vec![cond("user_id; DROP TABLE public.users; --", Op::Equals, Some(Kind::Number(1.0)))]),
+    )
+    .await
+    .expect_err("an unknown field");
     assert_eq!(err.code(), Code::InvalidArgument);
     assert_eq!(violation(&err), "cohort.definition.nodes[0].condition.field");
 
@@ -283,7 +294,13 @@ async fn hostile_field_names_and_values_change_nothing() {
         &token,
         "evil value",
         pb::CohortKind::Dynamic,
-        group(Combinator::Or, vec![cond("user_type", Op::Equals, Some(Kind::Text(evil.into()))), cond("favorite_vertical", Op::Contains, Some(Kind::Text("%' OR '1'='1".into())))]),
+        group(
+            Combinator::Or,
+            vec![
+                cond("user_type", Op::Equals, Some(Kind::Text(evil.into()))),
+                cond("favorite_vertical", Op::Contains, Some(Kind::Text("%' OR '1'='1".into()))),
+            ],
+        ),
     )
     .await
     .expect("hostile values are just values");
@@ -291,7 +308,8 @@ async fn hostile_field_names_and_values_change_nothing() {
     assert_eq!(cohort.size, 0);
     assert!(members(&app, cohort.id).await.is_empty());
     assert_eq!(fixtures::count(&app, "SELECT count(*) AS n FROM public.users").await, users_before, "public.users is intact");
-    let stored = fixtures::count(&app, &format!("SELECT count(*) AS n FROM cdp.cohorts WHERE id = {} AND definition::text LIKE '%DROP TABLE%'", cohort.id)).await;
+    let stored =
+        fixtures::count(&app, &format!("SELECT count(*) AS n FROM cdp.cohorts WHERE id = {} AND definition::text LIKE '%DROP TABLE%'", cohort.id)).await;
     assert_eq!(stored, 1, "the value is stored as data");
 }
 
@@ -329,8 +347,16 @@ async fn static_cohorts_stay_frozen_while_dynamic_ones_follow_the_data_with_hist
     assert_eq!(members(&app, frozen.id).await, before, "the static cohort is frozen");
 
     // Joiners and leavers of that refresh, as recorded for syncs and live promotions.
-    let joined = ids(&app, &format!("SELECT user_id::int8 AS id FROM cdp.cohort_membership_changes WHERE cohort_id = {} AND change = 'joined' AND id > {mark}", dynamic.id)).await;
-    let left = ids(&app, &format!("SELECT user_id::int8 AS id FROM cdp.cohort_membership_changes WHERE cohort_id = {} AND change = 'left' AND id > {mark}", dynamic.id)).await;
+    let joined = ids(
+        &app,
+        &format!("SELECT user_id::int8 AS id FROM cdp.cohort_membership_changes WHERE cohort_id = {} AND change = 'joined' AND id > {mark}", dynamic.id),
+    )
+    .await;
+    let left = ids(
+        &app,
+        &format!("SELECT user_id::int8 AS id FROM cdp.cohort_membership_changes WHERE cohort_id = {} AND change = 'left' AND id > {mark}", dynamic.id),
+    )
+    .await;
     let mut expected_joined = joiners.clone();
     expected_joined.sort_unstable();
     assert_eq!(joined, expected_joined);
@@ -340,7 +366,11 @@ async fn static_cohorts_stay_frozen_while_dynamic_ones_follow_the_data_with_hist
     assert!(fixtures::count(&app, &audience_sync).await >= 1, "live promotions on the cohort are told to follow it");
 
     // Size history: two refreshes today; the day's point is the last size and all changes.
-    let history = client(&app).get_cohort_size_history(authed(pb::GetCohortSizeHistoryRequest { cohort_id: dynamic.id, range: None }, &token)).await.unwrap().into_inner();
+    let history = client(&app)
+        .get_cohort_size_history(authed(pb::GetCohortSizeHistoryRequest { cohort_id: dynamic.id, range: None }, &token))
+        .await
+        .unwrap()
+        .into_inner();
     let today = history.points.last().expect("today's point");
     assert_eq!(today.date, chrono::Utc::now().date_naive().to_string());
     assert_eq!((today.size, today.joined, today.left), (after.len() as i64, before.len() as i64 + 5, 7));
@@ -391,7 +421,15 @@ async fn a_failed_refresh_keeps_the_members_shows_its_error_and_is_retried() {
     let app = seeded_app(800, &[]).await;
     let (_, token) = fixtures::user_with_role(&app, "growth_manager").await;
     let _worker = cohort_worker(&app);
-    let cohort = create(&app, &token, "wallets", pb::CohortKind::Dynamic, group(Combinator::And, vec![cond("current_credits_in_wallet", Op::GreaterThan, Some(Kind::Number(100.0)))])).await.unwrap();
+    let cohort = create(
+        &app,
+        &token,
+        "wallets",
+        pb::CohortKind::Dynamic,
+        group(Combinator::And, vec![cond("current_credits_in_wallet", Op::GreaterThan, Some(Kind::Number(100.0)))]),
+    )
+    .await
+    .unwrap();
     let first = wait_refreshed(&app, &token, cohort.id, None).await;
     let before = members(&app, cohort.id).await;
 
@@ -411,7 +449,10 @@ async fn a_failed_refresh_keeps_the_members_shows_its_error_and_is_retried() {
     let failed = failed.expect("the failure shows");
     assert!(failed.last_error.contains("refuse_for_test"), "{}", failed.last_error);
     assert_eq!(members(&app, cohort.id).await, before, "the previous membership is kept");
-    let retry = format!("SELECT count(*) AS n FROM cdp.jobs WHERE kind = 'cohorts.refresh' AND status IN ('queued', 'running') AND attempts >= 1 AND payload->>'cohort_id' = '{}'", cohort.id);
+    let retry = format!(
+        "SELECT count(*) AS n FROM cdp.jobs WHERE kind = 'cohorts.refresh' AND status IN ('queued', 'running') AND attempts >= 1 AND payload->>'cohort_id' = '{}'",
+        cohort.id
+    );
     assert_eq!(fixtures::count(&app, &retry).await, 1, "a retry is pending");
 
     // The cause goes away: the retry (after its backoff) succeeds and clears the error.
@@ -479,15 +520,36 @@ async fn changing_the_audience_of_live_or_scheduled_promotions_needs_confirmatio
 
     let updated = client(&app).update_cohort(authed(update(true), &token)).await.expect("confirmed").into_inner().cohort.unwrap();
     assert_eq!(updated.definition, Some(new_definition));
-    assert_eq!(fixtures::count(&app, &format!("SELECT count(*) AS n FROM cdp.jobs WHERE kind = 'cohorts.refresh' AND payload->>'cohort_id' = '{}' AND status = 'queued'", cohort.id)).await, 1);
+    assert_eq!(
+        fixtures::count(
+            &app,
+            &format!("SELECT count(*) AS n FROM cdp.jobs WHERE kind = 'cohorts.refresh' AND payload->>'cohort_id' = '{}' AND status = 'queued'", cohort.id)
+        )
+        .await,
+        1
+    );
 
-    let err = client(&app).delete_cohort(authed(pb::DeleteCohortRequest { id: cohort.id, confirm_audience_change: false }, &token)).await.expect_err("needs confirmation");
+    let err = client(&app)
+        .delete_cohort(authed(pb::DeleteCohortRequest { id: cohort.id, confirm_audience_change: false }, &token))
+        .await
+        .expect_err("needs confirmation");
     assert_eq!(reason(&err), "AUDIENCE_CHANGE_NOT_CONFIRMED");
     client(&app).delete_cohort(authed(pb::DeleteCohortRequest { id: cohort.id, confirm_audience_change: true }, &token)).await.expect("confirmed");
     let gone = client(&app).get_cohort(authed(pb::GetCohortRequest { id: cohort.id }, &token)).await.expect_err("deleted");
     assert_eq!(gone.code(), Code::NotFound);
-    assert_eq!(fixtures::count(&app, &format!("SELECT count(*) AS n FROM cdp.cohorts WHERE id = {} AND deleted_at IS NOT NULL", cohort.id)).await, 1, "kept for its promotions");
-    let actions = fixtures::count(&app, &format!("SELECT count(*) AS n FROM cdp.audit_log WHERE resource_id = '{}' AND action IN ('cohort.create', 'cohort.update', 'cohort.delete')", cohort.id)).await;
+    assert_eq!(
+        fixtures::count(&app, &format!("SELECT count(*) AS n FROM cdp.cohorts WHERE id = {} AND deleted_at IS NOT NULL", cohort.id)).await,
+        1,
+        "kept for its promotions"
+    );
+    let actions = fixtures::count(
+        &app,
+        &format!(
+            "SELECT count(*) AS n FROM cdp.audit_log WHERE resource_id = '{}' AND action IN ('cohort.create', 'cohort.update', 'cohort.delete')",
+            cohort.id
+        ),
+    )
+    .await;
     assert_eq!(actions, 4, "create, two updates and the delete are audited");
 }
 
@@ -496,13 +558,19 @@ async fn referenced_cohorts_cannot_be_deleted_and_definitions_cannot_form_cycles
     let app = seeded_app(200, &[]).await;
     let (_, token) = fixtures::user_with_role(&app, "admin").await;
     let base = create(&app, &token, "base", pb::CohortKind::Dynamic, group(Combinator::And, vec![cond("user_type", Op::IsSet, None)])).await.unwrap();
-    let middle = create(&app, &token, "middle", pb::CohortKind::Dynamic, group(Combinator::And, vec![cond("cohort", Op::InCohort, Some(Kind::CohortId(base.id)))])).await.unwrap();
+    let middle =
+        create(&app, &token, "middle", pb::CohortKind::Dynamic, group(Combinator::And, vec![cond("cohort", Op::InCohort, Some(Kind::CohortId(base.id)))]))
+            .await
+            .unwrap();
     let top = create(
         &app,
         &token,
         "top",
         pb::CohortKind::Static,
-        group(Combinator::Or, vec![cond("user_type", Op::IsNotSet, None), nested(Combinator::And, vec![cond("cohort", Op::NotInCohort, Some(Kind::CohortId(middle.id)))])]),
+        group(
+            Combinator::Or,
+            vec![cond("user_type", Op::IsNotSet, None), nested(Combinator::And, vec![cond("cohort", Op::NotInCohort, Some(Kind::CohortId(middle.id)))])],
+        ),
     )
     .await
     .unwrap();
@@ -527,7 +595,10 @@ async fn referenced_cohorts_cannot_be_deleted_and_definitions_cannot_form_cycles
     let err = client(&app).update_cohort(authed(cyclic(base.id, base.id), &token)).await.expect_err("itself");
     assert_eq!(violation(&err), "cohort.definition.nodes[1].condition.value");
     // A reference to a cohort that does not exist is named too.
-    let err = create(&app, &token, "dangling", pb::CohortKind::Dynamic, group(Combinator::And, vec![cond("cohort", Op::InCohort, Some(Kind::CohortId(999_999)))])).await.expect_err("unknown cohort");
+    let err =
+        create(&app, &token, "dangling", pb::CohortKind::Dynamic, group(Combinator::And, vec![cond("cohort", Op::InCohort, Some(Kind::CohortId(999_999)))]))
+            .await
+            .expect_err("unknown cohort");
     assert_eq!(violation(&err), "cohort.definition.nodes[0].condition.value");
 
     // From the top down, each deletion frees the next.
@@ -544,7 +615,15 @@ async fn previews_count_funnel_sample_and_overlaps_like_sql_and_save_nothing() {
     let (_, token) = fixtures::user_with_role(&app, "read_only").await;
     let (_, writer) = fixtures::user_with_role(&app, "growth_manager").await;
     let _worker = cohort_worker(&app);
-    let saved = create(&app, &writer, "dealers", pb::CohortKind::Dynamic, group(Combinator::And, vec![cond("user_type", Op::Equals, Some(Kind::Text("dealer".into())))])).await.unwrap();
+    let saved = create(
+        &app,
+        &writer,
+        "dealers",
+        pb::CohortKind::Dynamic,
+        group(Combinator::And, vec![cond("user_type", Op::Equals, Some(Kind::Text("dealer".into())))]),
+    )
+    .await
+    .unwrap();
     wait_refreshed(&app, &writer, saved.id, None).await;
     let live = promotion(&app, saved.id, "dealer promo", "active", "live").await;
     let cohorts_before = fixtures::count(&app, "SELECT count(*) AS n FROM cdp.cohorts").await;
@@ -566,7 +645,11 @@ async fn previews_count_funnel_sample_and_overlaps_like_sql_and_save_nothing() {
         "current_credits_in_wallet <= 400",
         "user_id NOT IN (SELECT user_id FROM cdp.user_attributes WHERE account_status <> 'active')",
     ];
-    let preview = client(&app).preview_cohort(authed(pb::PreviewCohortRequest { definition: Some(definition), sample_size: 7 }, &token)).await.expect("read_only may preview").into_inner();
+    let preview = client(&app)
+        .preview_cohort(authed(pb::PreviewCohortRequest { definition: Some(definition), sample_size: 7 }, &token))
+        .await
+        .expect("read_only may preview")
+        .into_inner();
     let app = &app;
     let count = |clause: &str| {
         let sql = format!("SELECT count(*) AS n FROM public.users WHERE {clause}");
@@ -581,7 +664,14 @@ async fn previews_count_funnel_sample_and_overlaps_like_sql_and_save_nothing() {
         assert_eq!(step.cumulative, count(&steps[..=i].join(" AND ")).await, "steps 0..={i}");
     }
     // The sample: the biggest spenders among the matches, in order.
-    let expected_sample = ids(&app, &format!("SELECT user_id::int8 AS id FROM public.users WHERE {} ORDER BY total_credits_spent DESC NULLS LAST, user_id DESC LIMIT 7", steps.join(" AND "))).await;
+    let expected_sample = ids(
+        app,
+        &format!(
+            "SELECT user_id::int8 AS id FROM public.users WHERE {} ORDER BY total_credits_spent DESC NULLS LAST, user_id DESC LIMIT 7",
+            steps.join(" AND ")
+        ),
+    )
+    .await;
     let mut sample: Vec<i64> = preview.sample_users.iter().map(|u| u.user_id).collect();
     let spent: Vec<i32> = preview.sample_users.iter().map(|u| u.total_credits_spent.unwrap_or(i32::MIN)).collect();
     assert!(spent.windows(2).all(|w| w[0] >= w[1]), "highest total_credits_spent first: {spent:?}");
@@ -591,17 +681,26 @@ async fn previews_count_funnel_sample_and_overlaps_like_sql_and_save_nothing() {
     // Overlaps with the saved cohort and with the live promotion on it.
     let overlap = count(&format!("{} AND user_id IN (SELECT user_id FROM cdp.cohort_members WHERE cohort_id = {})", steps.join(" AND "), saved.id)).await;
     assert!(overlap > 0, "the case overlaps the saved cohort");
-    assert_eq!(preview.cohort_overlaps.iter().map(|o| (o.cohort_id, o.overlap, o.size)).collect::<Vec<_>>(), vec![(saved.id, overlap, saved_size(&app, saved.id).await)]);
-    assert_eq!(preview.promotion_overlaps.iter().map(|o| (o.promotion_id, o.overlap, o.status)).collect::<Vec<_>>(), vec![(live, overlap, pb::PromotionStatus::Active as i32)]);
-    assert_eq!(fixtures::count(&app, "SELECT count(*) AS n FROM cdp.cohorts").await, cohorts_before, "nothing saved");
+    assert_eq!(
+        preview.cohort_overlaps.iter().map(|o| (o.cohort_id, o.overlap, o.size)).collect::<Vec<_>>(),
+        vec![(saved.id, overlap, saved_size(app, saved.id).await)]
+    );
+    assert_eq!(
+        preview.promotion_overlaps.iter().map(|o| (o.promotion_id, o.overlap, o.status)).collect::<Vec<_>>(),
+        vec![(live, overlap, pb::PromotionStatus::Active as i32)]
+    );
+    assert_eq!(fixtures::count(app, "SELECT count(*) AS n FROM cdp.cohorts").await, cohorts_before, "nothing saved");
 
     // Bad input is named.
-    let err = client(&app).preview_cohort(authed(pb::PreviewCohortRequest { definition: None, sample_size: 0 }, &token)).await.expect_err("no definition");
+    let err = client(app).preview_cohort(authed(pb::PreviewCohortRequest { definition: None, sample_size: 0 }, &token)).await.expect_err("no definition");
     assert_eq!(violation(&err), "definition");
     let bad = group(Combinator::And, vec![cond("total_listings_count", Op::ContainsAny, texts(&["x"]))]);
-    let err = client(&app).preview_cohort(authed(pb::PreviewCohortRequest { definition: Some(bad), sample_size: 0 }, &token)).await.expect_err("bad operator");
+    let err = client(app).preview_cohort(authed(pb::PreviewCohortRequest { definition: Some(bad), sample_size: 0 }, &token)).await.expect_err("bad operator");
     assert_eq!(violation(&err), "definition.nodes[0].condition.operator");
-    let err = client(&app).preview_cohort(authed(pb::PreviewCohortRequest { definition: Some(group(Combinator::And, vec![])), sample_size: -1 }, &token)).await.expect_err("negative sample");
+    let err = client(app)
+        .preview_cohort(authed(pb::PreviewCohortRequest { definition: Some(group(Combinator::And, vec![])), sample_size: -1 }, &token))
+        .await
+        .expect_err("negative sample");
     assert_eq!(violation(&err), "sample_size");
 }
 
@@ -648,7 +747,14 @@ async fn rpcs_validate_their_input_and_follow_the_permission_matrix() {
     assert_eq!(err.code(), Code::AlreadyExists);
 
     let err = client(&app)
-        .update_cohort(authed(pb::UpdateCohortRequest { cohort: Some(pb::Cohort { id: cohort.id, kind: 2, ..Default::default() }), update_mask: Some(prost_types::FieldMask { paths: vec!["kind".into()] }), confirm_audience_change: false }, &writer))
+        .update_cohort(authed(
+            pb::UpdateCohortRequest {
+                cohort: Some(pb::Cohort { id: cohort.id, kind: 2, ..Default::default() }),
+                update_mask: Some(prost_types::FieldMask { paths: vec!["kind".into()] }),
+                confirm_audience_change: false,
+            },
+            &writer,
+        ))
         .await
         .expect_err("kind is immutable");
     assert_eq!(violation(&err), "update_mask");
@@ -658,33 +764,62 @@ async fn rpcs_validate_their_input_and_follow_the_permission_matrix() {
     assert_eq!(err.code(), Code::PermissionDenied);
 
     // Sync and syncs: an unconfigured integration is refused plainly, never faked.
-    let err = client(&app).sync_cohort(authed(pb::SyncCohortRequest { id: cohort.id, target: pb::SyncTarget::Braze as i32 }, &engineer)).await.expect_err("Braze not configured");
+    let err = client(&app)
+        .sync_cohort(authed(pb::SyncCohortRequest { id: cohort.id, target: pb::SyncTarget::Braze as i32 }, &engineer))
+        .await
+        .expect_err("Braze not configured");
     assert_eq!((err.code(), reason(&err).as_str()), (Code::FailedPrecondition, "INTEGRATION_NOT_CONFIGURED"));
     assert!(err.message().contains("CDP_BRAZE_API_KEY"));
     let err = client(&app).sync_cohort(authed(pb::SyncCohortRequest { id: cohort.id, target: 0 }, &engineer)).await.expect_err("no target");
     assert_eq!(violation(&err), "target");
-    let err = client(&app).sync_cohort(authed(pb::SyncCohortRequest { id: cohort.id, target: pb::SyncTarget::Amplitude as i32 }, &reader)).await.expect_err("read_only cannot sync");
+    let err = client(&app)
+        .sync_cohort(authed(pb::SyncCohortRequest { id: cohort.id, target: pb::SyncTarget::Amplitude as i32 }, &reader))
+        .await
+        .expect_err("read_only cannot sync");
     assert_eq!(err.code(), Code::PermissionDenied);
     assert_eq!(fixtures::count(&app, "SELECT count(*) AS n FROM cdp.integration_sync_runs").await, 0);
 
     // Lists: page sizes, tokens and filters.
     for i in 0..4 {
-        create(&app, &writer, &format!("page {i}"), if i % 2 == 0 { pb::CohortKind::Static } else { pb::CohortKind::Dynamic }, definition.clone()).await.unwrap();
+        create(&app, &writer, &format!("page {i}"), if i % 2 == 0 { pb::CohortKind::Static } else { pb::CohortKind::Dynamic }, definition.clone())
+            .await
+            .unwrap();
     }
-    let first = client(&app).list_cohorts(authed(pb::ListCohortsRequest { page_size: 2, search: "PAGE".into(), ..Default::default() }, &reader)).await.unwrap().into_inner();
+    let first = client(&app)
+        .list_cohorts(authed(pb::ListCohortsRequest { page_size: 2, search: "PAGE".into(), ..Default::default() }, &reader))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!((first.cohorts.len(), first.total_size), (2, 4));
-    let second = client(&app).list_cohorts(authed(pb::ListCohortsRequest { page_size: 2, search: "page".into(), page_token: first.next_page_token, ..Default::default() }, &reader)).await.unwrap().into_inner();
+    let second = client(&app)
+        .list_cohorts(authed(pb::ListCohortsRequest { page_size: 2, search: "page".into(), page_token: first.next_page_token, ..Default::default() }, &reader))
+        .await
+        .unwrap()
+        .into_inner();
     let names: Vec<String> = first.cohorts.iter().chain(&second.cohorts).map(|c| c.name.clone()).collect();
     assert_eq!(names, vec!["page 0", "page 1", "page 2", "page 3"]);
     assert!(second.next_page_token.is_empty());
-    let statics = client(&app).list_cohorts(authed(pb::ListCohortsRequest { kind: pb::CohortKind::Static as i32, ..Default::default() }, &reader)).await.unwrap().into_inner();
+    let statics = client(&app)
+        .list_cohorts(authed(pb::ListCohortsRequest { kind: pb::CohortKind::Static as i32, ..Default::default() }, &reader))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(statics.total_size, 2);
     let err = client(&app).list_cohorts(authed(pb::ListCohortsRequest { page_size: -1, ..Default::default() }, &reader)).await.expect_err("negative");
     assert_eq!(violation(&err), "page_size");
-    let err = client(&app).list_cohort_members(authed(pb::ListCohortMembersRequest { cohort_id: cohort.id, page_token: "forged".into(), ..Default::default() }, &reader)).await.expect_err("forged token");
+    let err = client(&app)
+        .list_cohort_members(authed(pb::ListCohortMembersRequest { cohort_id: cohort.id, page_token: "forged".into(), ..Default::default() }, &reader))
+        .await
+        .expect_err("forged token");
     assert_eq!(violation(&err), "page_token");
     let err = client(&app)
-        .get_cohort_size_history(authed(pb::GetCohortSizeHistoryRequest { cohort_id: cohort.id, range: Some(pb::DateRange { start_date: "2026-02-01".into(), end_date: "2026-01-01".into() }) }, &reader))
+        .get_cohort_size_history(authed(
+            pb::GetCohortSizeHistoryRequest {
+                cohort_id: cohort.id,
+                range: Some(pb::DateRange { start_date: "2026-02-01".into(), end_date: "2026-01-01".into() }),
+            },
+            &reader,
+        ))
         .await
         .expect_err("end before start");
     assert_eq!(violation(&err), "range.end_date");
@@ -696,14 +831,15 @@ async fn previews_reuse_condition_results_only_while_the_data_is_unchanged() {
     let (_, token) = fixtures::user_with_role(&app, "growth_manager").await;
     let definition = group(
         Combinator::And,
-        vec![
-            cond("total_listings_count", Op::GreaterThan, Some(Kind::Number(2.0))),
-            cond("account_status", Op::Equals, Some(Kind::Text("active".into()))),
-        ],
+        vec![cond("total_listings_count", Op::GreaterThan, Some(Kind::Number(2.0))), cond("account_status", Op::Equals, Some(Kind::Text("active".into())))],
     );
     let where_sql = "total_listings_count > 2 AND user_id NOT IN (SELECT user_id FROM cdp.user_attributes WHERE account_status <> 'active')";
     let preview = || async {
-        client(&app).preview_cohort(authed(pb::PreviewCohortRequest { definition: Some(definition.clone()), sample_size: 3 }, &token)).await.unwrap().into_inner()
+        client(&app)
+            .preview_cohort(authed(pb::PreviewCohortRequest { definition: Some(definition.clone()), sample_size: 3 }, &token))
+            .await
+            .unwrap()
+            .into_inner()
     };
     let expected = || async { fixtures::count(&app, &format!("SELECT count(*) AS n FROM public.users WHERE {where_sql}")).await };
     let first = preview().await;
@@ -711,16 +847,25 @@ async fn previews_reuse_condition_results_only_while_the_data_is_unchanged() {
     assert_eq!(preview().await.count, first.count, "the same answer from the kept sets");
 
     // The ETL changes five users: the next preview sees them at once.
-    fixtures::exec(&app, "UPDATE public.users SET total_listings_count = 9 WHERE user_id IN \
-                          (SELECT user_id FROM public.users WHERE coalesce(total_listings_count, 0) <= 2 ORDER BY user_id LIMIT 5)")
-        .await;
+    fixtures::exec(
+        &app,
+        "UPDATE public.users SET total_listings_count = 9 WHERE user_id IN \
+                          (SELECT user_id FROM public.users WHERE coalesce(total_listings_count, 0) <= 2 ORDER BY user_id LIMIT 5)",
+    )
+    .await;
     let after_etl = preview().await;
     assert_eq!(after_etl.count, first.count + 5);
     assert_eq!(after_etl.count, expected().await);
     assert_eq!(after_etl.funnel[0].matching, first.funnel[0].matching + 5);
 
     // The CDP suspends two of the matches (a CDP attribute): they leave the preview.
-    fixtures::exec(&app, &format!("INSERT INTO cdp.user_attributes (user_id, account_status) SELECT user_id, 'suspended' FROM public.users WHERE {where_sql} ORDER BY user_id LIMIT 2")).await;
+    fixtures::exec(
+        &app,
+        &format!(
+            "INSERT INTO cdp.user_attributes (user_id, account_status) SELECT user_id, 'suspended' FROM public.users WHERE {where_sql} ORDER BY user_id LIMIT 2"
+        ),
+    )
+    .await;
     let after_suspension = preview().await;
     assert_eq!(after_suspension.count, after_etl.count - 2);
     assert_eq!(after_suspension.count, expected().await);

@@ -105,11 +105,21 @@ async fn every_operator_type_matches_an_independent_sql_count() {
     let total = sql_count(&mut conn, "TRUE").await;
 
     // Values the seed actually produced, so the comparisons are meaningful.
-    let vertical = sql_text(&mut conn, "SELECT favorite_vertical AS s FROM public.users WHERE favorite_vertical IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC LIMIT 1").await;
+    let vertical =
+        sql_text(&mut conn, "SELECT favorite_vertical AS s FROM public.users WHERE favorite_vertical IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC LIMIT 1")
+            .await;
     let other_vertical = sql_text(&mut conn, &format!("SELECT favorite_vertical AS s FROM public.users WHERE favorite_vertical IS NOT NULL AND favorite_vertical <> '{vertical}' GROUP BY 1 ORDER BY count(*) DESC LIMIT 1")).await;
-    let listed = sql_text(&mut conn, "SELECT v AS s FROM public.users, unnest(string_to_array(verticals_listed_in, ',')) v GROUP BY 1 ORDER BY count(*) DESC LIMIT 1").await;
+    let listed =
+        sql_text(&mut conn, "SELECT v AS s FROM public.users, unnest(string_to_array(verticals_listed_in, ',')) v GROUP BY 1 ORDER BY count(*) DESC LIMIT 1")
+            .await;
     let listed2 = sql_text(&mut conn, &format!("SELECT v AS s FROM public.users, unnest(string_to_array(verticals_listed_in, ',')) v WHERE v <> '{listed}' GROUP BY 1 ORDER BY count(*) DESC LIMIT 1")).await;
-    let median_spent: f64 = sql_text(&mut conn, "SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY total_credits_spent)::text AS s FROM public.users WHERE total_credits_spent > 0").await.parse().unwrap();
+    let median_spent: f64 = sql_text(
+        &mut conn,
+        "SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY total_credits_spent)::text AS s FROM public.users WHERE total_credits_spent > 0",
+    )
+    .await
+    .parse()
+    .unwrap();
     let d30 = today - Days::new(30);
     let d60 = today - Days::new(60);
 
@@ -141,28 +151,50 @@ async fn every_operator_type_matches_an_independent_sql_count() {
         // Text: case-insensitive.
         (cond("favorite_vertical", Op::Equals, Some(Kind::Text(up(&vertical)))), format!("lower(favorite_vertical) = '{vertical}'")),
         (cond("favorite_vertical", Op::NotEquals, Some(Kind::Text(vertical.clone()))), format!("favorite_vertical <> '{vertical}'")),
-        (cond("favorite_vertical", Op::Contains, Some(Kind::Text(up(&vertical[1..3])))), format!("position('{}' in lower(favorite_vertical)) > 0", &vertical[1..3])),
-        (cond("favorite_vertical", Op::NotContains, Some(Kind::Text(vertical[1..3].to_string()))), format!("position('{}' in lower(favorite_vertical)) = 0", &vertical[1..3])),
+        (
+            cond("favorite_vertical", Op::Contains, Some(Kind::Text(up(&vertical[1..3])))),
+            format!("position('{}' in lower(favorite_vertical)) > 0", &vertical[1..3]),
+        ),
+        (
+            cond("favorite_vertical", Op::NotContains, Some(Kind::Text(vertical[1..3].to_string()))),
+            format!("position('{}' in lower(favorite_vertical)) = 0", &vertical[1..3]),
+        ),
         (cond("favorite_vertical", Op::StartsWith, Some(Kind::Text(up(&vertical[..2])))), format!("left(lower(favorite_vertical), 2) = '{}'", &vertical[..2])),
         (cond("favorite_vertical", Op::In, texts(&[&vertical, &up(&other_vertical)])), format!("favorite_vertical IN ('{vertical}', '{other_vertical}')")),
         (cond("favorite_vertical", Op::NotIn, texts(&[&vertical])), format!("favorite_vertical NOT IN ('{vertical}')")),
         (cond("favorite_vertical", Op::IsSet, None), "favorite_vertical IS NOT NULL AND favorite_vertical <> ''".into()),
         (cond("favorite_vertical", Op::IsNotSet, None), "favorite_vertical IS NULL OR favorite_vertical = ''".into()),
         // Lists (comma-separated slugs), computed here with string matching instead of arrays.
-        (cond("verticals_listed_in", Op::ContainsAny, texts(&[&listed, &listed2])), format!("(',' || verticals_listed_in || ',') LIKE '%,{listed},%' OR (',' || verticals_listed_in || ',') LIKE '%,{listed2},%'")),
-        (cond("verticals_listed_in", Op::ContainsAll, texts(&[&listed, &up(&listed2)])), format!("(',' || verticals_listed_in || ',') LIKE '%,{listed},%' AND (',' || verticals_listed_in || ',') LIKE '%,{listed2},%'")),
-        (cond("verticals_listed_in", Op::ContainsNone, texts(&[&listed])), format!("verticals_listed_in IS NULL OR (',' || verticals_listed_in || ',') NOT LIKE '%,{listed},%'")),
+        (
+            cond("verticals_listed_in", Op::ContainsAny, texts(&[&listed, &listed2])),
+            format!("(',' || verticals_listed_in || ',') LIKE '%,{listed},%' OR (',' || verticals_listed_in || ',') LIKE '%,{listed2},%'"),
+        ),
+        (
+            cond("verticals_listed_in", Op::ContainsAll, texts(&[&listed, &up(&listed2)])),
+            format!("(',' || verticals_listed_in || ',') LIKE '%,{listed},%' AND (',' || verticals_listed_in || ',') LIKE '%,{listed2},%'"),
+        ),
+        (
+            cond("verticals_listed_in", Op::ContainsNone, texts(&[&listed])),
+            format!("verticals_listed_in IS NULL OR (',' || verticals_listed_in || ',') NOT LIKE '%,{listed},%'"),
+        ),
         (cond("verticals_listed_in", Op::IsSet, None), "coalesce(verticals_listed_in, '') <> ''".into()),
         (cond("verticals_listed_in", Op::IsNotSet, None), "coalesce(verticals_listed_in, '') = ''".into()),
         // Timestamps: calendar days relative to today.
-        (cond("user_account_creation_date", Op::WithinLastDays, Some(Kind::Days(30))), format!("user_account_creation_date::date BETWEEN DATE '{today}' - 29 AND DATE '{today}'")),
+        (
+            cond("user_account_creation_date", Op::WithinLastDays, Some(Kind::Days(30))),
+            format!("user_account_creation_date::date BETWEEN DATE '{today}' - 29 AND DATE '{today}'"),
+        ),
         (cond("user_account_creation_date", Op::MoreThanDaysAgo, Some(Kind::Days(60))), format!("user_account_creation_date::date < DATE '{today}' - 60")),
         (cond("last_transaction_date", Op::Before, date(d30)), format!("last_transaction_date::date < DATE '{d30}'")),
         (cond("last_transaction_date", Op::After, date(d30)), format!("last_transaction_date::date > DATE '{d30}'")),
         (cond("last_transaction_date", Op::Equals, date(d30)), format!("last_transaction_date::date = DATE '{d30}'")),
         (cond2("last_transaction_date", Op::Between, date(d60), date(d30)), format!("last_transaction_date::date BETWEEN DATE '{d60}' AND DATE '{d30}'")),
         (
-            cond("user_account_creation_date", Op::Before, Some(Kind::Timestamp(prost_types::Timestamp { seconds: d60.and_hms_opt(12, 0, 0).unwrap().and_utc().timestamp(), nanos: 0 }))),
+            cond(
+                "user_account_creation_date",
+                Op::Before,
+                Some(Kind::Timestamp(prost_types::Timestamp { seconds: d60.and_hms_opt(12, 0, 0).unwrap().and_utc().timestamp(), nanos: 0 })),
+            ),
             format!("user_account_creation_date < TIMESTAMP '{d60} 12:00:00'"),
         ),
         // 0/1 flags.
@@ -170,9 +202,18 @@ async fn every_operator_type_matches_an_independent_sql_count() {
         (cond("is_multivertical_user", Op::NotEquals, Some(Kind::Flag(true))), "is_multivertical_user = 0".into()),
         (cond("is_block", Op::Equals, Some(Kind::Flag(false))), "is_block = 0".into()),
         // CDP attributes and identities.
-        (cond("account_status", Op::Equals, Some(Kind::Text("UNDER_REVIEW".into()))), "user_id IN (SELECT user_id FROM cdp.user_attributes WHERE account_status = 'under_review')".into()),
-        (cond("account_status", Op::In, texts(&["active", "suspended"])), "user_id NOT IN (SELECT user_id FROM cdp.user_attributes WHERE account_status = 'under_review')".into()),
-        (cond("tags", Op::ContainsAny, texts(&["vip", "fraud"])), "user_id IN (SELECT user_id FROM cdp.user_attributes WHERE 'vip' = ANY(tags) OR 'fraud' = ANY(tags))".into()),
+        (
+            cond("account_status", Op::Equals, Some(Kind::Text("UNDER_REVIEW".into()))),
+            "user_id IN (SELECT user_id FROM cdp.user_attributes WHERE account_status = 'under_review')".into(),
+        ),
+        (
+            cond("account_status", Op::In, texts(&["active", "suspended"])),
+            "user_id NOT IN (SELECT user_id FROM cdp.user_attributes WHERE account_status = 'under_review')".into(),
+        ),
+        (
+            cond("tags", Op::ContainsAny, texts(&["vip", "fraud"])),
+            "user_id IN (SELECT user_id FROM cdp.user_attributes WHERE 'vip' = ANY(tags) OR 'fraud' = ANY(tags))".into(),
+        ),
         (cond("tags", Op::IsNotSet, None), "user_id NOT IN (SELECT user_id FROM cdp.user_attributes WHERE tags <> '{}')".into()),
         (cond("has_amplitude_id", Op::Equals, Some(Kind::Flag(true))), "user_id IN (SELECT user_id FROM cdp.identities WHERE amplitude_id <> '')".into()),
         (cond("has_braze_id", Op::Equals, Some(Kind::Flag(false))), "user_id NOT IN (SELECT user_id FROM cdp.identities WHERE braze_id <> '')".into()),
@@ -207,7 +248,10 @@ async fn nested_and_or_trees_and_funnels_match_sql() {
             Combinator::Or,
             vec![
                 cond("user_type", Op::In, texts(&["office", "shop"])),
-                nested(Combinator::And, vec![cond("current_credits_in_wallet", Op::GreaterThan, num(10.0)), cond("is_multivertical_user", Op::Equals, Some(Kind::Flag(true)))]),
+                nested(
+                    Combinator::And,
+                    vec![cond("current_credits_in_wallet", Op::GreaterThan, num(10.0)), cond("is_multivertical_user", Op::Equals, Some(Kind::Flag(true)))],
+                ),
             ],
         ),
         cond("last_transaction_date", Op::WithinLastDays, Some(Kind::Days(90))),
@@ -231,7 +275,8 @@ async fn nested_and_or_trees_and_funnels_match_sql() {
     assert_eq!(funnel.steps[0].label, "total_listings_count ≥ 1");
 
     // OR at the top: the funnel gathers.
-    let either = group(Combinator::Or, vec![cond("user_type", Op::Equals, Some(Kind::Text("office".into()))), cond("total_listings_count", Op::Equals, num(0.0))]);
+    let either =
+        group(Combinator::Or, vec![cond("user_type", Op::Equals, Some(Kind::Text("office".into()))), cond("total_listings_count", Op::Equals, num(0.0))]);
     let filter = conditions::compile(Catalogue::standard(), &either, &options(today)).unwrap();
     let funnel = conditions::funnel(&mut conn, &filter).await.unwrap();
     assert_eq!(funnel.steps[1].cumulative, sql_count(&mut conn, "user_type = 'office' OR total_listings_count = 0").await);
@@ -247,7 +292,11 @@ async fn days_follow_the_reporting_time_zone() {
     let db = TestDb::new().await;
     let mut conn = db.conn().await;
     // Wall times in the reporting zone (UTC+14): today there is Nov 21 while UTC may be Nov 20.
-    run(&mut conn, "INSERT INTO public.users (user_id, user_account_creation_date) VALUES (1, '2026-11-21 00:30'), (2, '2026-11-20 23:30'), (3, '2026-11-21 13:00')").await;
+    run(
+        &mut conn,
+        "INSERT INTO public.users (user_id, user_account_creation_date) VALUES (1, '2026-11-21 00:30'), (2, '2026-11-20 23:30'), (3, '2026-11-21 13:00')",
+    )
+    .await;
     let tz: chrono_tz::Tz = "Pacific/Kiritimati".parse().unwrap();
     let opts = CompileOptions { path: "filter".into(), today: NaiveDate::from_ymd_opt(2026, 11, 21).unwrap(), tz, allow_pii: false };
     let ids = |tree: pb::ConditionGroup| {
@@ -298,10 +347,18 @@ fn malformed_trees_name_the_bad_node() {
     let cases: Vec<(pb::ConditionGroup, &str, &str)> = vec![
         (pb::ConditionGroup { combinator: 0, nodes: vec![ok()] }, "filter.combinator", "COMBINATOR_AND"),
         (all(vec![ok(), pb::ConditionNode { node: None }]), "filter.nodes[1]", "condition or a group"),
-        (all(vec![ok(), nested(Combinator::Or, vec![ok(), cond("nope", Op::Equals, num(1.0))])]), "filter.nodes[1].group.nodes[1].condition.field", "unknown field"),
+        (
+            all(vec![ok(), nested(Combinator::Or, vec![ok(), cond("nope", Op::Equals, num(1.0))])]),
+            "filter.nodes[1].group.nodes[1].condition.field",
+            "unknown field",
+        ),
         (all(vec![cond("", Op::Equals, num(1.0))]), "filter.nodes[0].condition.field", "required"),
         (all(vec![cond("total_credits_spent", Op::Unspecified, num(1.0))]), "filter.nodes[0].condition.operator", "required"),
-        (all(vec![cond("total_credits_spent", Op::Contains, Some(Kind::Text("1".into())))]), "filter.nodes[0].condition.operator", "does not accept OPERATOR_CONTAINS"),
+        (
+            all(vec![cond("total_credits_spent", Op::Contains, Some(Kind::Text("1".into())))]),
+            "filter.nodes[0].condition.operator",
+            "does not accept OPERATOR_CONTAINS",
+        ),
         (all(vec![cond("verticals_listed_in", Op::Equals, Some(Kind::Text("cars".into())))]), "filter.nodes[0].condition.operator", "OPERATOR_CONTAINS_ANY"),
         (all(vec![cond("total_credits_spent", Op::GreaterThan, Some(Kind::Text("100".into())))]), "filter.nodes[0].condition.value", "needs a number"),
         (all(vec![cond("total_credits_spent", Op::GreaterThan, None)]), "filter.nodes[0].condition.value", "needs a number"),
@@ -312,7 +369,11 @@ fn malformed_trees_name_the_bad_node() {
         (all(vec![cond("last_transaction_date", Op::IsSet, num(1.0))]), "filter.nodes[0].condition.value", "must be unset"),
         (all(vec![cond("last_transaction_date", Op::WithinLastDays, Some(Kind::Days(0)))]), "filter.nodes[0].condition.value", "between 1"),
         (all(vec![cond("last_transaction_date", Op::Before, Some(Kind::Date("2026-13-01".into())))]), "filter.nodes[0].condition.value", "YYYY-MM-DD"),
-        (all(vec![cond2("last_transaction_date", Op::Between, date(NaiveDate::from_ymd_opt(2026, 1, 2).unwrap()), Some(Kind::Days(3)))]), "filter.nodes[0].condition.value_to", "needs a date"),
+        (
+            all(vec![cond2("last_transaction_date", Op::Between, date(NaiveDate::from_ymd_opt(2026, 1, 2).unwrap()), Some(Kind::Days(3)))]),
+            "filter.nodes[0].condition.value_to",
+            "needs a date",
+        ),
         (all(vec![cond("favorite_vertical", Op::In, texts(&[]))]), "filter.nodes[0].condition.value", "at least one"),
         (all(vec![cond("favorite_vertical", Op::In, texts(&["cars", " "]))]), "filter.nodes[0].condition.value.texts.values[1]", "1 to"),
         (all(vec![cond("lifecycle_stage", Op::Equals, Some(Kind::Text("loyal".into())))]), "filter.nodes[0].condition.value", "about_to_churn"),
@@ -355,10 +416,16 @@ async fn references_to_missing_cohorts_are_refused() {
         async move { conditions::check_references(&mut db.conn().await, &filter).await }
     };
     assert!(check(all(vec![cond("cohort", Op::InCohort, Some(Kind::CohortId(7)))])).await.is_ok());
-    let err = check(all(vec![cond("cohort", Op::InCohort, Some(Kind::CohortId(7))), cond("cohort", Op::NotInCohort, Some(Kind::CohortId(8)))])).await.unwrap_err();
+    let err =
+        check(all(vec![cond("cohort", Op::InCohort, Some(Kind::CohortId(7))), cond("cohort", Op::NotInCohort, Some(Kind::CohortId(8)))])).await.unwrap_err();
     assert!(err.to_string().starts_with("filter.nodes[1].condition.value: "), "{err}");
     let err = check(all(vec![cond("amplitude_cohort", Op::InAmplitudeCohort, Some(Kind::AmplitudeCohortId("never-imported".into())))])).await.unwrap_err();
     assert!(err.to_string().contains("has not been imported"), "{err}");
-    let filter = conditions::compile(Catalogue::standard(), &all(vec![cond("cohort", Op::InCohort, Some(Kind::CohortId(7))), cond("cohort", Op::InCohort, Some(Kind::CohortId(7)))]), &options(today)).unwrap();
+    let filter = conditions::compile(
+        Catalogue::standard(),
+        &all(vec![cond("cohort", Op::InCohort, Some(Kind::CohortId(7))), cond("cohort", Op::InCohort, Some(Kind::CohortId(7)))]),
+        &options(today),
+    )
+    .unwrap();
     assert_eq!(filter.cohort_ids(), vec![7]);
 }

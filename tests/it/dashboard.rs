@@ -89,30 +89,50 @@ async fn sql_value(conn: &mut AsyncPgConnection, sql: &str, start: NaiveDate, en
 fn oracle_sql(metric: M) -> &'static str {
     match metric {
         M::Dau => "SELECT (SELECT count(*) FROM cdp.user_daily_activity WHERE day BETWEEN $1 AND $2)::float8 / ($2::date - $1::date + 1) AS v",
-        M::Wau => "SELECT avg(x)::float8 AS v FROM generate_series($1::date, $2::date, interval '1 day') g(d), \
-                   LATERAL (SELECT count(DISTINCT user_id) AS x FROM cdp.user_daily_activity WHERE day BETWEEN g.d::date - 6 AND g.d::date) l",
-        M::Mau => "SELECT avg(x)::float8 AS v FROM generate_series($1::date, $2::date, interval '1 day') g(d), \
-                   LATERAL (SELECT count(DISTINCT user_id) AS x FROM cdp.user_daily_activity WHERE day BETWEEN g.d::date - 29 AND g.d::date) l",
+        M::Wau => {
+            "SELECT avg(x)::float8 AS v FROM generate_series($1::date, $2::date, interval '1 day') g(d), \
+                   LATERAL (SELECT count(DISTINCT user_id) AS x FROM cdp.user_daily_activity WHERE day BETWEEN g.d::date - 6 AND g.d::date) l"
+        }
+        M::Mau => {
+            "SELECT avg(x)::float8 AS v FROM generate_series($1::date, $2::date, interval '1 day') g(d), \
+                   LATERAL (SELECT count(DISTINCT user_id) AS x FROM cdp.user_daily_activity WHERE day BETWEEN g.d::date - 29 AND g.d::date) l"
+        }
         M::ActiveUsers => "SELECT count(DISTINCT user_id)::float8 AS v FROM cdp.user_daily_activity WHERE day BETWEEN $1 AND $2",
         M::NewUsers => "SELECT count(*)::float8 AS v FROM public.users WHERE user_account_creation_date::date BETWEEN $1 AND $2",
-        M::ChurnedUsers => "SELECT coalesce(sum(x), 0)::float8 AS v FROM generate_series($1::date, $2::date, interval '1 day') g(d), \
+        M::ChurnedUsers => {
+            "SELECT coalesce(sum(x), 0)::float8 AS v FROM generate_series($1::date, $2::date, interval '1 day') g(d), \
                             LATERAL (SELECT count(*) AS x FROM (SELECT max(day) AS last FROM cdp.user_daily_activity WHERE day <= g.d::date GROUP BY user_id) t \
-                                     WHERE t.last = g.d::date - 30) l",
-        M::ReactivatedUsers => "SELECT count(*)::float8 AS v FROM cdp.user_daily_activity a WHERE a.day BETWEEN $1 AND $2 \
-                                AND (SELECT max(b.day) FROM cdp.user_daily_activity b WHERE b.user_id = a.user_id AND b.day < a.day) <= a.day - 31",
-        M::AboutToChurnUsers => "SELECT count(*)::float8 AS v FROM (SELECT max(day) AS last FROM cdp.user_daily_activity \
-                                 WHERE day <= $2 AND $1::date <= $2::date GROUP BY user_id) t WHERE t.last BETWEEN $2::date - 29 AND $2::date - 14",
-        M::StickinessDauMau => "SELECT coalesce(sum(l.dau)::float8 / nullif(sum(l.mau), 0), 0) AS v FROM generate_series($1::date, $2::date, interval '1 day') g(d), \
+                                     WHERE t.last = g.d::date - 30) l"
+        }
+        M::ReactivatedUsers => {
+            "SELECT count(*)::float8 AS v FROM cdp.user_daily_activity a WHERE a.day BETWEEN $1 AND $2 \
+                                AND (SELECT max(b.day) FROM cdp.user_daily_activity b WHERE b.user_id = a.user_id AND b.day < a.day) <= a.day - 31"
+        }
+        M::AboutToChurnUsers => {
+            "SELECT count(*)::float8 AS v FROM (SELECT max(day) AS last FROM cdp.user_daily_activity \
+                                 WHERE day <= $2 AND $1::date <= $2::date GROUP BY user_id) t WHERE t.last BETWEEN $2::date - 29 AND $2::date - 14"
+        }
+        M::StickinessDauMau => {
+            "SELECT coalesce(sum(l.dau)::float8 / nullif(sum(l.mau), 0), 0) AS v FROM generate_series($1::date, $2::date, interval '1 day') g(d), \
                                 LATERAL (SELECT count(*) FILTER (WHERE day = g.d::date) AS dau, count(DISTINCT user_id) AS mau \
-                                         FROM cdp.user_daily_activity WHERE day BETWEEN g.d::date - 29 AND g.d::date) l",
-        M::StickinessWauMau => "SELECT coalesce(sum(l.wau)::float8 / nullif(sum(l.mau), 0), 0) AS v FROM generate_series($1::date, $2::date, interval '1 day') g(d), \
+                                         FROM cdp.user_daily_activity WHERE day BETWEEN g.d::date - 29 AND g.d::date) l"
+        }
+        M::StickinessWauMau => {
+            "SELECT coalesce(sum(l.wau)::float8 / nullif(sum(l.mau), 0), 0) AS v FROM generate_series($1::date, $2::date, interval '1 day') g(d), \
                                 LATERAL (SELECT count(DISTINCT user_id) FILTER (WHERE day >= g.d::date - 6) AS wau, count(DISTINCT user_id) AS mau \
-                                         FROM cdp.user_daily_activity WHERE day BETWEEN g.d::date - 29 AND g.d::date) l",
-        M::AvgSessionDuration => "SELECT coalesce(sum(session_seconds)::float8 / nullif(sum(sessions), 0), 0) AS v FROM cdp.user_daily_activity WHERE day BETWEEN $1 AND $2",
-        M::KeyEventCompletionRate => "SELECT coalesce(count(*) FILTER (WHERE (coalesce(total_listings_count, 0) > 0 OR first_paid_listing_date IS NOT NULL) \
+                                         FROM cdp.user_daily_activity WHERE day BETWEEN g.d::date - 29 AND g.d::date) l"
+        }
+        M::AvgSessionDuration => {
+            "SELECT coalesce(sum(session_seconds)::float8 / nullif(sum(sessions), 0), 0) AS v FROM cdp.user_daily_activity WHERE day BETWEEN $1 AND $2"
+        }
+        M::KeyEventCompletionRate => {
+            "SELECT coalesce(count(*) FILTER (WHERE (coalesce(total_listings_count, 0) > 0 OR first_paid_listing_date IS NOT NULL) \
                                           AND first_paid_listing_date IS NOT NULL AND first_transaction_date IS NOT NULL)::float8 / nullif(count(*), 0), 0) AS v \
-                                      FROM public.users WHERE user_account_creation_date::date BETWEEN $1 AND $2",
-        M::AverageCltv => "SELECT coalesce(avg(total_credits_spent) FILTER (WHERE total_credits_spent > 0), 0)::float8 AS v FROM public.users WHERE $1::date <= $2::date",
+                                      FROM public.users WHERE user_account_creation_date::date BETWEEN $1 AND $2"
+        }
+        M::AverageCltv => {
+            "SELECT coalesce(avg(total_credits_spent) FILTER (WHERE total_credits_spent > 0), 0)::float8 AS v FROM public.users WHERE $1::date <= $2::date"
+        }
         M::Events => "SELECT coalesce(sum(events), 0)::float8 AS v FROM cdp.user_daily_activity WHERE day BETWEEN $1 AND $2",
         M::CreditsSpent => "SELECT coalesce(sum(credits_spent), 0)::float8 AS v FROM cdp.user_daily_activity WHERE day BETWEEN $1 AND $2",
         M::ActiveUserGrowthRate | M::Unspecified => unreachable!("computed from active users"),
@@ -196,7 +216,8 @@ async fn last_90_days_match_sql_for_every_metric_with_comparison() {
     assert_eq!(response.series.len(), definitions::ALL_METRICS.len() - 1, "every metric but CLTV has a series");
     assert!(response.data_updated_at.is_some());
     assert_kpis_match(&app, &response).await;
-    assert_series_match(&app, &response, &[M::Dau, M::Wau, M::Mau, M::ActiveUsers, M::ChurnedUsers, M::ReactivatedUsers, M::AboutToChurnUsers, M::NewUsers]).await;
+    assert_series_match(&app, &response, &[M::Dau, M::Wau, M::Mau, M::ActiveUsers, M::ChurnedUsers, M::ReactivatedUsers, M::AboutToChurnUsers, M::NewUsers])
+        .await;
     // The seed is realistic: all of these happen in 90 days.
     for metric in [M::Dau, M::ChurnedUsers, M::ReactivatedUsers, M::AboutToChurnUsers, M::NewUsers, M::CreditsSpent] {
         assert!(response.kpis.iter().any(|k| k.metric() == metric && k.value > 0.0), "{metric:?} is not zero on the seeded marketplace");
@@ -334,7 +355,10 @@ async fn bad_ranges_and_arguments_are_invalid_argument_naming_the_field() {
         (custom(minus(today, 3), minus(today, 4), TimeBucket::Daily), "end_date"),
         (custom(minus(today, 1096), today, TimeBucket::Monthly), "start_date"),
         (custom(minus(today, 2), today + Days::new(1), TimeBucket::Daily), "end_date"),
-        (pb::GetMetricsRequest { preset: DatePreset::Custom as i32, start_date: "2026-02-30".into(), end_date: iso(today), ..Default::default() }, "start_date"),
+        (
+            pb::GetMetricsRequest { preset: DatePreset::Custom as i32, start_date: "2026-02-30".into(), end_date: iso(today), ..Default::default() },
+            "start_date",
+        ),
         (pb::GetMetricsRequest { preset: DatePreset::Custom as i32, start_date: iso(today), ..Default::default() }, "end_date"),
         (pb::GetMetricsRequest { preset: DatePreset::Last7Days as i32, start_date: iso(today), ..Default::default() }, "start_date"),
         (pb::GetMetricsRequest { preset: 99, ..Default::default() }, "preset"),
@@ -349,7 +373,8 @@ async fn bad_ranges_and_arguments_are_invalid_argument_naming_the_field() {
     // The longest allowed span is accepted.
     assert!(client(&app).get_metrics(authed(custom(minus(today, 1095), today, TimeBucket::Unspecified), &token)).await.is_ok());
     // The other RPCs validate their ranges the same way.
-    let segments = pb::GetUserSegmentsRequest { preset: DatePreset::Custom as i32, start_date: iso(today), end_date: iso(minus(today, 1)), ..Default::default() };
+    let segments =
+        pb::GetUserSegmentsRequest { preset: DatePreset::Custom as i32, start_date: iso(today), end_date: iso(minus(today, 1)), ..Default::default() };
     assert_eq!(violation_field(&client(&app).get_user_segments(authed(segments, &token)).await.unwrap_err()), "end_date");
     let segments = pb::GetUserSegmentsRequest { limit: -1, ..Default::default() };
     assert_eq!(violation_field(&client(&app).get_user_segments(authed(segments, &token)).await.unwrap_err()), "limit");
@@ -405,11 +430,21 @@ async fn the_reporting_time_zone_sets_today_and_day_boundaries() {
     rollup_full(&app).await;
     let (_, token) = fixtures::user_with_role(&app, "read_only").await;
 
-    let today_metrics = metrics(&app, &token, pb::GetMetricsRequest { preset: DatePreset::Today as i32, metrics: vec![M::Dau as i32, M::NewUsers as i32], ..Default::default() }).await;
+    let today_metrics = metrics(
+        &app,
+        &token,
+        pb::GetMetricsRequest { preset: DatePreset::Today as i32, metrics: vec![M::Dau as i32, M::NewUsers as i32], ..Default::default() },
+    )
+    .await;
     assert_eq!(range_of(&today_metrics.range), (lt, lt));
     assert_eq!(today_metrics.kpis[0].value, 5.0);
     assert_eq!(today_metrics.kpis[0].previous_value, Some(3.0));
-    let yesterday = metrics(&app, &token, pb::GetMetricsRequest { preset: DatePreset::Yesterday as i32, metrics: vec![M::Dau as i32, M::NewUsers as i32], ..Default::default() }).await;
+    let yesterday = metrics(
+        &app,
+        &token,
+        pb::GetMetricsRequest { preset: DatePreset::Yesterday as i32, metrics: vec![M::Dau as i32, M::NewUsers as i32], ..Default::default() },
+    )
+    .await;
     assert_eq!(range_of(&yesterday.range), (ly, ly));
     assert_eq!(yesterday.kpis[0].value, 3.0);
     assert_eq!(yesterday.kpis[1].value, 10.0, "accounts created at 23:00 local time count on that local day");
@@ -419,7 +454,11 @@ async fn the_reporting_time_zone_sets_today_and_day_boundaries() {
     assert_eq!(points.last().map(|p| (p.bucket_start.clone(), p.value)), Some((iso(lt), 5.0)));
     assert_eq!(points[points.len() - 2].value, 3.0);
 
-    let health = client(&app).get_data_health(authed(pb::GetDataHealthRequest { preset: DatePreset::Last7Days as i32, ..Default::default() }, &token)).await.unwrap().into_inner();
+    let health = client(&app)
+        .get_data_health(authed(pb::GetDataHealthRequest { preset: DatePreset::Last7Days as i32, ..Default::default() }, &token))
+        .await
+        .unwrap()
+        .into_inner();
     let point = |d: NaiveDate| health.ingestion.iter().find(|p| p.date == iso(d)).map(|p| (p.rows, p.events));
     assert_eq!(point(lt), Some((77, 15)), "the batch and today's events count on the local today");
     assert_eq!(point(ly), Some((0, 9)));
@@ -450,13 +489,16 @@ async fn the_watcher_hands_each_succeeded_batch_on_exactly_once() {
     let app = TestApp::start().await;
     let tz = app.app.config.reporting_tz;
     let d = iso(minus(today(&app), 3));
-    fixtures::exec(&app, &format!(
-        "INSERT INTO cdp.ingestion_batches (id, source, rows, status, finished_at, validation) VALUES \
+    fixtures::exec(
+        &app,
+        &format!(
+            "INSERT INTO cdp.ingestion_batches (id, source, rows, status, finished_at, validation) VALUES \
            (1, 'activity', 10, 'succeeded', now(), '{{\"passed\": true, \"scope\": {{\"day\": \"{d}\"}}}}'), \
            (2, 'identities', 5, 'succeeded', now(), '{{\"passed\": true}}'), \
            (3, 'users', 0, 'failed', now(), '{{\"passed\": false}}'), \
            (4, 'users', 0, 'running', NULL, NULL)"
-    ))
+        ),
+    )
     .await;
 
     let first = watcher::watch(&app.app.db, tz).await.unwrap();
@@ -518,7 +560,12 @@ async fn the_worker_picks_up_a_seeded_marketplace_and_the_dashboard_shows_it() {
     let batches = fixtures::count(&app, "SELECT count(*) AS n FROM cdp.ingestion_batches WHERE status = 'succeeded'").await;
     assert_eq!(fixtures::count(&app, "SELECT count(*) AS n FROM cdp.ingestion_watch_cursor").await, batches);
     let (_, token) = fixtures::user_with_role(&app, "read_only").await;
-    let response = metrics(&app, &token, pb::GetMetricsRequest { preset: DatePreset::Last30Days as i32, metrics: vec![M::Mau as i32, M::ActiveUsers as i32], ..Default::default() }).await;
+    let response = metrics(
+        &app,
+        &token,
+        pb::GetMetricsRequest { preset: DatePreset::Last30Days as i32, metrics: vec![M::Mau as i32, M::ActiveUsers as i32], ..Default::default() },
+    )
+    .await;
     assert_kpis_match(&app, &response).await;
     assert!(response.kpis[1].value > 0.0);
 }
@@ -532,7 +579,9 @@ struct Digest {
 async fn rollup_digest(app: &TestApp) -> Vec<Option<String>> {
     let mut conn = app.db.conn().await;
     let mut out = Vec::new();
-    for table in ["daily_activity_rollup", "active_window_rollup", "segment_activity_rollup", "cohort_activity_rollup", "signup_funnel_rollup", "segment_rollup"] {
+    for table in
+        ["daily_activity_rollup", "active_window_rollup", "segment_activity_rollup", "cohort_activity_rollup", "signup_funnel_rollup", "segment_rollup"]
+    {
         let digest: Digest = diesel::sql_query(format!("SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) AS digest FROM cdp.{table} t"))
             .get_result(&mut conn)
             .await
@@ -564,7 +613,8 @@ async fn an_incremental_rollup_equals_a_full_rebuild() {
         .execute(&mut conn)
         .await
         .unwrap();
-    let report = rollup::refresh(&app.app.db, tz, MetricSettings::default(), &RollupRequest { activity_from: Some(changed), ..Default::default() }).await.unwrap();
+    let report =
+        rollup::refresh(&app.app.db, tz, MetricSettings::default(), &RollupRequest { activity_from: Some(changed), ..Default::default() }).await.unwrap();
     assert!(!report.full);
     assert_eq!(report.activity_from, Some(changed));
     let incremental = rollup_digest(&app).await;
@@ -573,7 +623,8 @@ async fn an_incremental_rollup_equals_a_full_rebuild() {
 }
 
 async fn drill_down_count(app: &TestApp, condition: &pb::ConditionGroup) -> i64 {
-    let filter = conditions::compile(Catalogue::standard(), condition, &CompileOptions::now("condition", app.app.config.reporting_tz)).expect("the drill-down condition compiles");
+    let filter = conditions::compile(Catalogue::standard(), condition, &CompileOptions::now("condition", app.app.config.reporting_tz))
+        .expect("the drill-down condition compiles");
     let mut conn = app.db.conn().await;
     conditions::count_matching(&mut conn, &filter).await.expect("counting")
 }
@@ -601,8 +652,10 @@ async fn top_segments_by_activity_and_value_match_sql_and_drill_down() {
         )
     };
     let cohort_sql = |measure: &str| {
-        format!("SELECT coalesce(sum(x), 0)::float8 AS v FROM (SELECT {measure} AS x FROM cdp.user_daily_activity a JOIN cdp.cohort_members m ON m.user_id = a.user_id AND m.cohort_id = $3::int8 \
-                 WHERE a.day BETWEEN $1 AND $2) t")
+        format!(
+            "SELECT coalesce(sum(x), 0)::float8 AS v FROM (SELECT {measure} AS x FROM cdp.user_daily_activity a JOIN cdp.cohort_members m ON m.user_id = a.user_id AND m.cohort_id = $3::int8 \
+                 WHERE a.day BETWEEN $1 AND $2) t"
+        )
     };
     for (measure, sql_measure) in [(pb::SegmentMeasure::Activity, "count(DISTINCT a.user_id)"), (pb::SegmentMeasure::Value, "sum(a.credits_spent)")] {
         let request = pb::GetUserSegmentsRequest { measure: measure as i32, preset: DatePreset::Last30Days as i32, limit: 50, ..Default::default() };
@@ -613,16 +666,15 @@ async fn top_segments_by_activity_and_value_match_sql_and_drill_down() {
         assert!(segments.windows(2).all(|w| w[0].value >= w[1].value), "highest value first");
         assert!(segments.iter().any(|s| s.cohort_id == Some(1)), "the saved cohort is a segment");
         assert!(!segments.iter().any(|s| s.cohort_id == Some(2)), "deleted cohorts are not");
-        let attribute_segments = fixtures::count(&app, "SELECT count(*) AS n FROM (SELECT DISTINCT lower(user_type), lower(favorite_vertical) FROM public.users) t").await;
+        let attribute_segments =
+            fixtures::count(&app, "SELECT count(*) AS n FROM (SELECT DISTINCT lower(user_type), lower(favorite_vertical) FROM public.users) t").await;
         assert_eq!(segments.len() as i64, (attribute_segments + 1).min(50));
         for segment in segments {
             let mut conn = app.db.conn().await;
             let (value, previous) = match segment.source() {
                 pb::SegmentSource::Cohort => {
                     let sql = cohort_sql(sql_measure);
-                    let run = |a: NaiveDate, b: NaiveDate| {
-                        diesel::sql_query(sql.clone()).bind::<Date, _>(a).bind::<Date, _>(b).bind::<BigInt, _>(1i64)
-                    };
+                    let run = |a: NaiveDate, b: NaiveDate| diesel::sql_query(sql.clone()).bind::<Date, _>(a).bind::<Date, _>(b).bind::<BigInt, _>(1i64);
                     (run(start, end).get_result::<V>(&mut conn).await.unwrap().v, run(prev_start, prev_end).get_result::<V>(&mut conn).await.unwrap().v)
                 }
                 _ => {
@@ -658,7 +710,10 @@ struct ValueCount {
 async fn attribute_distributions_match_sql_and_each_slice_drills_down_to_its_users() {
     let (app, token) = seeded_app().await;
     let mut conn = app.db.conn().await;
-    let top_type: ValueCount = diesel::sql_query("SELECT lower(user_type) AS value, count(*) AS n FROM public.users GROUP BY 1 ORDER BY 2 DESC LIMIT 1").get_result(&mut conn).await.unwrap();
+    let top_type: ValueCount = diesel::sql_query("SELECT lower(user_type) AS value, count(*) AS n FROM public.users GROUP BY 1 ORDER BY 2 DESC LIMIT 1")
+        .get_result(&mut conn)
+        .await
+        .unwrap();
     let top_type = top_type.value.unwrap();
     let filter = pb::ConditionGroup {
         combinator: pb::Combinator::And as i32,
@@ -671,10 +726,16 @@ async fn attribute_distributions_match_sql_and_each_slice_drills_down_to_its_use
             })),
         }],
     };
-    let distribution = |field: &str, bins: i32, max_categories: i32, filter: Option<pb::ConditionGroup>| pb::GetAttributeDistributionRequest { field: field.into(), bins, max_categories, filter };
+    let distribution = |field: &str, bins: i32, max_categories: i32, filter: Option<pb::ConditionGroup>| pb::GetAttributeDistributionRequest {
+        field: field.into(),
+        bins,
+        max_categories,
+        filter,
+    };
 
     // A text field, filtered, top 3 and the rest.
-    let response = client(&app).get_attribute_distribution(authed(distribution("favorite_vertical", 0, 3, Some(filter.clone())), &token)).await.unwrap().into_inner();
+    let response =
+        client(&app).get_attribute_distribution(authed(distribution("favorite_vertical", 0, 3, Some(filter.clone())), &token)).await.unwrap().into_inner();
     assert_eq!((response.field.as_str(), response.r#type()), ("favorite_vertical", pb::FieldType::Text));
     let expected: Vec<ValueCount> = diesel::sql_query(
         "SELECT lower(nullif(favorite_vertical, '')) AS value, count(*) AS n FROM public.users WHERE lower(user_type) = $1 GROUP BY 1 ORDER BY 2 DESC, 1",
@@ -713,16 +774,19 @@ async fn attribute_distributions_match_sql_and_each_slice_drills_down_to_its_use
     assert_eq!(response.buckets.iter().find(|b| b.label == "(not set)").map_or(0, |b| b.count), empty_lists);
 
     // A number field in bins: contiguous, ascending, adding up, each drilling down exactly.
-    let response = client(&app).get_attribute_distribution(authed(distribution("total_credits_spent", 6, 0, Some(filter.clone())), &token)).await.unwrap().into_inner();
+    let response =
+        client(&app).get_attribute_distribution(authed(distribution("total_credits_spent", 6, 0, Some(filter.clone())), &token)).await.unwrap().into_inner();
     let bins: Vec<&pb::DistributionBucket> = response.buckets.iter().filter(|b| b.label != "(not set)").collect();
     assert!(bins.len() > 1 && bins.len() <= 6);
     let sum: i64 = response.buckets.iter().map(|b| b.count).sum();
     assert_eq!(sum, response.total_users);
-    let min_max: ValueCount = diesel::sql_query("SELECT min(total_credits_spent)::text || ' ' || max(total_credits_spent)::text AS value, count(*) AS n FROM public.users WHERE lower(user_type) = $1")
-        .bind::<Text, _>(&top_type)
-        .get_result(&mut conn)
-        .await
-        .unwrap();
+    let min_max: ValueCount = diesel::sql_query(
+        "SELECT min(total_credits_spent)::text || ' ' || max(total_credits_spent)::text AS value, count(*) AS n FROM public.users WHERE lower(user_type) = $1",
+    )
+    .bind::<Text, _>(&top_type)
+    .get_result(&mut conn)
+    .await
+    .unwrap();
     let bounds = min_max.value.unwrap();
     let (min, max) = bounds.split_once(' ').unwrap();
     assert!(bins[0].label.starts_with(min), "{} starts at the minimum {min}", bins[0].label);
@@ -744,7 +808,15 @@ async fn attribute_distributions_match_sql_and_each_slice_drills_down_to_its_use
         (distribution("user_account_creation_date", 0, 0, None), "field"),
         (distribution("user_id; DROP TABLE users", 0, 0, None), "field"),
         (distribution("favorite_vertical", -1, 0, None), "bins"),
-        (distribution("favorite_vertical", 0, 0, Some(pb::ConditionGroup { combinator: pb::Combinator::And as i32, nodes: vec![pb::ConditionNode::default()] })), "filter.nodes[0]"),
+        (
+            distribution(
+                "favorite_vertical",
+                0,
+                0,
+                Some(pb::ConditionGroup { combinator: pb::Combinator::And as i32, nodes: vec![pb::ConditionNode::default()] }),
+            ),
+            "filter.nodes[0]",
+        ),
     ] {
         let status = client(&app).get_attribute_distribution(authed(request, &token)).await.unwrap_err();
         assert_eq!(status.code(), Code::InvalidArgument);
@@ -763,8 +835,10 @@ async fn data_health_matches_the_tables() {
          'validation of the identities batch failed' FROM cdp.ingestion_batches").await;
     let response = client(&app).get_data_health(authed(pb::GetDataHealthRequest::default(), &token)).await.unwrap().into_inner();
     let users = fixtures::count(&app, "SELECT count(*) AS n FROM public.users").await;
-    let amplitude = fixtures::count(&app, "SELECT count(*) AS n FROM public.users u JOIN cdp.identities i USING (user_id) WHERE coalesce(i.amplitude_id, '') <> ''").await;
-    let braze = fixtures::count(&app, "SELECT count(*) AS n FROM public.users u JOIN cdp.identities i USING (user_id) WHERE coalesce(i.braze_id, '') <> ''").await;
+    let amplitude =
+        fixtures::count(&app, "SELECT count(*) AS n FROM public.users u JOIN cdp.identities i USING (user_id) WHERE coalesce(i.amplitude_id, '') <> ''").await;
+    let braze =
+        fixtures::count(&app, "SELECT count(*) AS n FROM public.users u JOIN cdp.identities i USING (user_id) WHERE coalesce(i.braze_id, '') <> ''").await;
     assert_eq!((response.total_unified_profiles, response.amplitude_matched, response.braze_matched), (users, amplitude, braze));
     assert!(close(response.amplitude_match_rate, amplitude as f64 / users as f64) && response.amplitude_match_rate < 1.0);
     assert!(close(response.braze_match_rate, braze as f64 / users as f64));
@@ -800,7 +874,11 @@ async fn every_tooltip_is_documented_in_docs_metrics_md() {
     texts.extend(response.funnel.iter().map(|s| s.description.clone()));
     texts.push(response.cltv.unwrap().description);
     for measure in [pb::SegmentMeasure::Activity, pb::SegmentMeasure::Value] {
-        let segments = client(&app).get_user_segments(authed(pb::GetUserSegmentsRequest { measure: measure as i32, ..Default::default() }, &token)).await.unwrap().into_inner();
+        let segments = client(&app)
+            .get_user_segments(authed(pb::GetUserSegmentsRequest { measure: measure as i32, ..Default::default() }, &token))
+            .await
+            .unwrap()
+            .into_inner();
         texts.push(segments.description);
     }
     texts.push(client(&app).get_data_health(authed(pb::GetDataHealthRequest::default(), &token)).await.unwrap().into_inner().description);

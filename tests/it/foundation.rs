@@ -54,10 +54,8 @@ async fn users_table_has_exactly_the_briefs_columns_and_types() {
         #[diesel(sql_type = Text)]
         def: String,
     }
-    let pk: Pk = diesel::sql_query("SELECT pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE conname = 'users_pkey'")
-        .get_result(&mut conn)
-        .await
-        .unwrap();
+    let pk: Pk =
+        diesel::sql_query("SELECT pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE conname = 'users_pkey'").get_result(&mut conn).await.unwrap();
     assert_eq!(pk.def, "PRIMARY KEY (user_id)");
 }
 
@@ -70,10 +68,8 @@ async fn migrations_create_the_application_roles_and_row_level_security() {
         #[diesel(sql_type = Text)]
         name: String,
     }
-    let roles: Vec<Name> = diesel::sql_query("SELECT rolname::text AS name FROM pg_roles WHERE rolname IN ('cdp_app', 'cdp_etl') ORDER BY 1")
-        .load(&mut conn)
-        .await
-        .unwrap();
+    let roles: Vec<Name> =
+        diesel::sql_query("SELECT rolname::text AS name FROM pg_roles WHERE rolname IN ('cdp_app', 'cdp_etl') ORDER BY 1").load(&mut conn).await.unwrap();
     assert_eq!(roles.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["cdp_app", "cdp_etl"]);
     // Every table of ours has RLS enabled.
     let without_rls: Vec<Name> = diesel::sql_query(
@@ -99,7 +95,10 @@ async fn health_reports_serving() {
 
 #[tokio::test]
 async fn reflection_lists_every_service_of_the_contract() {
-    use tonic_reflection::pb::v1::{ServerReflectionRequest, server_reflection_client::ServerReflectionClient, server_reflection_request::MessageRequest, server_reflection_response::MessageResponse};
+    use tonic_reflection::pb::v1::{
+        ServerReflectionRequest, server_reflection_client::ServerReflectionClient, server_reflection_request::MessageRequest,
+        server_reflection_response::MessageResponse,
+    };
     let app = TestApp::start().await;
     let mut client = ServerReflectionClient::new(app.channel.clone());
     let request = ServerReflectionRequest { host: String::new(), message_request: Some(MessageRequest::ListServices(String::new())) };

@@ -84,7 +84,8 @@ impl FakeDag {
     }
 
     fn to_json(&self, api: Api) -> Value {
-        let tags: Vec<Value> = self.tags.iter().map(|t| if api == Api::V1 { json!({ "name": t }) } else { json!({ "name": t, "dag_id": self.dag_id }) }).collect();
+        let tags: Vec<Value> =
+            self.tags.iter().map(|t| if api == Api::V1 { json!({ "name": t }) } else { json!({ "name": t, "dag_id": self.dag_id }) }).collect();
         let fileloc = format!("/opt/airflow/dags/{}.py", self.dag_id);
         match api {
             Api::V1 => json!({
@@ -273,7 +274,10 @@ fn problem(status: u16, title: &str, detail: &str) -> Reply {
         409 => "AlreadyExists",
         _ => "BadRequest",
     };
-    (status, json!({ "detail": detail, "status": status, "title": title, "type": format!("https://airflow.apache.org/docs/apache-airflow/2.10.5/stable-rest-api-ref.html#section/Errors/{kind}") }))
+    (
+        status,
+        json!({ "detail": detail, "status": status, "title": title, "type": format!("https://airflow.apache.org/docs/apache-airflow/2.10.5/stable-rest-api-ref.html#section/Errors/{kind}") }),
+    )
 }
 
 fn detail(status: u16, detail: &str) -> Reply {
@@ -391,7 +395,9 @@ fn route_api(state: &mut AirflowState, api: Api, method: &str, path: &str, r: &R
             let key = order_by.trim_start_matches('-');
             let allowed: &[&str] = match api {
                 Api::V1 => &["id", "state", "dag_id", "execution_date", "dag_run_id", "start_date", "end_date", "updated_at", "external_trigger", "conf"],
-                Api::V2 => &["id", "state", "dag_id", "run_id", "logical_date", "run_after", "start_date", "end_date", "updated_at", "conf", "duration", "dag_run_id"],
+                Api::V2 => {
+                    &["id", "state", "dag_id", "run_id", "logical_date", "run_after", "start_date", "end_date", "updated_at", "conf", "duration", "dag_run_id"]
+                }
             };
             if !allowed.contains(&key) {
                 let message = format!("Ordering with '{key}' is disallowed or the attribute does not exist on the model");
@@ -439,7 +445,10 @@ fn route_api(state: &mut AirflowState, api: Api, method: &str, path: &str, r: &R
                     }
                     let known = ["dag_run_id", "data_interval_start", "data_interval_end", "logical_date", "run_after", "conf", "note", "partition_key"];
                     if let Some(extra) = fields.keys().find(|k| !known.contains(&k.as_str())) {
-                        return (422, json!({ "detail": [{ "type": "extra_forbidden", "loc": ["body", extra], "msg": "Extra inputs are not permitted", "input": fields[extra] }] }));
+                        return (
+                            422,
+                            json!({ "detail": [{ "type": "extra_forbidden", "loc": ["body", extra], "msg": "Extra inputs are not permitted", "input": fields[extra] }] }),
+                        );
                     }
                 }
             }
@@ -520,12 +529,21 @@ async fn vendor_handle(State(requests): State<Arc<Mutex<Vec<Recorded>>>>, reques
         ("GET", "/api/3/cohorts") => (401, json!({ "error": { "http_code": 401, "type": "unauthorized", "message": "Invalid API key or secret key" } })),
         ("POST", "/users/track") if authorization.as_deref() != Some(&format!("Bearer {BRAZE_KEY}")) => (401, json!({ "message": "Invalid API key: unknown" })),
         ("POST", "/users/track") => {
-            let empty = ["attributes", "events", "purchases"].iter().all(|k| body.as_ref().and_then(|b| b.get(*k)).and_then(Value::as_array).is_none_or(|a| a.is_empty()));
+            let empty = ["attributes", "events", "purchases"]
+                .iter()
+                .all(|k| body.as_ref().and_then(|b| b.get(*k)).and_then(Value::as_array).is_none_or(|a| a.is_empty()));
             if empty { (400, json!({ "message": "Missing attributes, events or purchases", "errors": [] })) } else { (201, json!({ "message": "success" })) }
         }
         _ => (404, json!({ "message": "not found" })),
     };
-    requests.lock().unwrap().push(Recorded { method: parts.method.to_string(), path: parts.uri.path().to_string(), query: vec![], authorization, body, status });
+    requests.lock().unwrap().push(Recorded {
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_string(),
+        query: vec![],
+        authorization,
+        body,
+        status,
+    });
     (StatusCode::from_u16(status).unwrap(), axum::Json(reply)).into_response()
 }
 
@@ -668,7 +686,8 @@ async fn v1_cards_show_airflow_2_dags_with_last_sync_next_run_feeds_and_stalenes
 #[tokio::test]
 async fn the_dag_list_follows_pagination_on_v1_and_v2() {
     for api in [Api::V1, Api::V2] {
-        let dags: Vec<FakeDag> = (0..130).map(|i| FakeDag { description: Some(format!("DAG {i}")), ..FakeDag::new(&format!("dag_{i:03}"), "@daily") }).collect();
+        let dags: Vec<FakeDag> =
+            (0..130).map(|i| FakeDag { description: Some(format!("DAG {i}")), ..FakeDag::new(&format!("dag_{i:03}"), "@daily") }).collect();
         let airflow = FakeAirflow::start(api, dags).await;
         let app = app_with(airflow.env(if api == Api::V1 { "v1" } else { "v2" })).await;
         let token = fixtures::admin_token(&app).await;
@@ -714,12 +733,16 @@ async fn v2_uses_one_jwt_logs_in_again_when_it_is_refused_and_triggers_with_a_nu
     // The token expires: Airflow answers 403 and the client logs in again, once.
     airflow.expire_tokens();
     airflow.clear_requests();
-    let run = integrations.trigger_dag(authed(trigger("cdp_users_load", json!({ "day": "2026-11-20" }), ""), &engineer)).await.unwrap().into_inner().run.unwrap();
+    let run =
+        integrations.trigger_dag(authed(trigger("cdp_users_load", json!({ "day": "2026-11-20" }), ""), &engineer)).await.unwrap().into_inner().run.unwrap();
     assert_eq!(run.state(), pb::DagRunState::Queued);
     assert_eq!(run.logical_date, None, "Airflow 3 manual runs have no logical date");
     assert_eq!(run.run_type, "manual");
     let statuses: Vec<(String, u16)> = airflow.requests().iter().map(|r| (r.path.clone(), r.status)).collect();
-    assert_eq!(statuses, [("/api/v2/dags/cdp_users_load/dagRuns".to_string(), 403), ("/auth/token".to_string(), 201), ("/api/v2/dags/cdp_users_load/dagRuns".to_string(), 200)]);
+    assert_eq!(
+        statuses,
+        [("/api/v2/dags/cdp_users_load/dagRuns".to_string(), 403), ("/auth/token".to_string(), 201), ("/api/v2/dags/cdp_users_load/dagRuns".to_string(), 200)]
+    );
     let sent = airflow.requests().last().unwrap().body.clone().unwrap();
     assert_eq!(sent["logical_date"], Value::Null);
     assert!(sent.as_object().unwrap().contains_key("logical_date"));
@@ -732,7 +755,11 @@ async fn a_trigger_is_audited_and_its_note_says_who_asked() {
     let app = app_with(airflow.env("v1")).await;
     let (engineer_id, engineer) = fixtures::user_with_role(&app, "data_engineer").await;
 
-    let response = client(&app).trigger_dag(authed(trigger("cdp_activity_export", json!({ "day": "2026-11-20" }), "backfill after the outage"), &engineer)).await.unwrap().into_inner();
+    let response = client(&app)
+        .trigger_dag(authed(trigger("cdp_activity_export", json!({ "day": "2026-11-20" }), "backfill after the outage"), &engineer))
+        .await
+        .unwrap()
+        .into_inner();
     let run = response.run.unwrap();
     assert_eq!(run.state(), pb::DagRunState::Queued);
     assert!(run.logical_date.is_some(), "Airflow 2 gives manual runs a logical date");
@@ -853,7 +880,13 @@ async fn airflow_errors_become_clear_grpc_statuses() {
     let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
-    let app = app_with(vec![("CDP_AIRFLOW_URL", url), ("CDP_AIRFLOW_API_VERSION", "auto".into()), ("CDP_AIRFLOW_USERNAME", "u".into()), ("CDP_AIRFLOW_PASSWORD", "p".into())]).await;
+    let app = app_with(vec![
+        ("CDP_AIRFLOW_URL", url),
+        ("CDP_AIRFLOW_API_VERSION", "auto".into()),
+        ("CDP_AIRFLOW_USERNAME", "u".into()),
+        ("CDP_AIRFLOW_PASSWORD", "p".into()),
+    ])
+    .await;
     let token = fixtures::admin_token(&app).await;
     let down = client(&app).list_dags(authed(pb::ListDagsRequest {}, &token)).await.unwrap_err();
     assert_eq!((down.code(), reason(&down).as_str()), (Code::Unavailable, "INTEGRATION_UNREACHABLE"), "{down:?}");
@@ -875,15 +908,23 @@ async fn health_reports_every_integration_with_its_latest_syncs() {
     ]);
     let app = app_with(vars).await;
     // History: ETL batches and sync runs, older successes and failures, newest last.
-    fixtures::exec(&app, "INSERT INTO cdp.ingestion_batches (source, rows, started_at, finished_at, status, error) VALUES \
+    fixtures::exec(
+        &app,
+        "INSERT INTO cdp.ingestion_batches (source, rows, started_at, finished_at, status, error) VALUES \
         ('users', 100, now() - interval '3 hours', now() - interval '170 minutes', 'succeeded', NULL), \
         ('activity', 90, now() - interval '2 hours', now() - interval '110 minutes', 'succeeded', NULL), \
         ('users', 3, now() - interval '1 hour', now() - interval '50 minutes', 'failed', 'row_count: 3 rows, fewer than 0.5 x 100'), \
-        ('identities', 0, now() - interval '5 hours', now() - interval '290 minutes', 'failed', 'an older failure')").await;
-    fixtures::exec(&app, "INSERT INTO cdp.integration_sync_runs (integration, operation, status, error, created_at, finished_at) VALUES \
+        ('identities', 0, now() - interval '5 hours', now() - interval '290 minutes', 'failed', 'an older failure')",
+    )
+    .await;
+    fixtures::exec(
+        &app,
+        "INSERT INTO cdp.integration_sync_runs (integration, operation, status, error, created_at, finished_at) VALUES \
         ('amplitude', 'cohort_sync', 'succeeded', NULL, now() - interval '2 days', now() - interval '47 hours'), \
         ('amplitude', 'cohort_sync', 'failed', 'HTTP 429 from Amplitude', now() - interval '1 day', now() - interval '23 hours'), \
-        ('braze', 'cohort_sync', 'succeeded', NULL, now() - interval '4 hours', now() - interval '3 hours')").await;
+        ('braze', 'cohort_sync', 'succeeded', NULL, now() - interval '4 hours', now() - interval '3 hours')",
+    )
+    .await;
     let (_, reader) = fixtures::user_with_role(&app, "read_only").await;
 
     let health = client(&app).get_integration_health(authed(pb::GetIntegrationHealthRequest {}, &reader)).await.unwrap().into_inner();
@@ -906,13 +947,22 @@ async fn health_reports_every_integration_with_its_latest_syncs() {
     // Latest syncs, compared with the database itself.
     let etl = by(K::Airflow);
     let etl_success = sql_timestamp(&app, "SELECT max(finished_at) AS at FROM cdp.ingestion_batches WHERE status = 'succeeded'").await;
-    let etl_failure = sql_timestamp(&app, "SELECT finished_at AS at FROM cdp.ingestion_batches WHERE status = 'failed' ORDER BY finished_at DESC LIMIT 1").await;
+    let etl_failure =
+        sql_timestamp(&app, "SELECT finished_at AS at FROM cdp.ingestion_batches WHERE status = 'failed' ORDER BY finished_at DESC LIMIT 1").await;
     assert_eq!(etl.last_successful_sync_at, etl_success.map(ts));
     assert_eq!(etl.last_failed_sync_at, etl_failure.map(ts));
     assert_eq!(etl.last_error, "row_count: 3 rows, fewer than 0.5 x 100");
     let amplitude = by(K::Amplitude);
-    assert_eq!(amplitude.last_successful_sync_at, sql_timestamp(&app, "SELECT max(finished_at) AS at FROM cdp.integration_sync_runs WHERE integration = 'amplitude' AND status = 'succeeded'").await.map(ts));
-    assert_eq!(amplitude.last_failed_sync_at, sql_timestamp(&app, "SELECT max(finished_at) AS at FROM cdp.integration_sync_runs WHERE integration = 'amplitude' AND status = 'failed'").await.map(ts));
+    assert_eq!(
+        amplitude.last_successful_sync_at,
+        sql_timestamp(&app, "SELECT max(finished_at) AS at FROM cdp.integration_sync_runs WHERE integration = 'amplitude' AND status = 'succeeded'")
+            .await
+            .map(ts)
+    );
+    assert_eq!(
+        amplitude.last_failed_sync_at,
+        sql_timestamp(&app, "SELECT max(finished_at) AS at FROM cdp.integration_sync_runs WHERE integration = 'amplitude' AND status = 'failed'").await.map(ts)
+    );
     assert_eq!(amplitude.last_error, "HTTP 429 from Amplitude");
     let braze = by(K::Braze);
     assert!(braze.last_successful_sync_at.is_some());

@@ -6,9 +6,18 @@ use cdp_server::{
     jobs::{self, JobContext, JobError, JobHandler, NewJob, Registry, Worker},
 };
 use cdp_tests::TestDb;
-use diesel::{QueryableByName, sql_types::{BigInt, Int4, Text}};
+use diesel::{
+    QueryableByName,
+    sql_types::{BigInt, Int4, Text},
+};
 use diesel_async::RunQueryDsl;
-use std::{sync::{Arc, atomic::{AtomicUsize, Ordering}}, time::Duration};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
 use tokio_util::sync::CancellationToken;
 
 /// Records each run in `test_job_runs`; a second run of the same job id is a duplicate.
@@ -78,8 +87,12 @@ async fn two_workers_never_run_one_job_twice() {
     }
     let duplicates = Arc::new(AtomicUsize::new(0));
     let shutdown = CancellationToken::new();
-    let a = tokio::spawn(worker(&db, Registry::new().register(RecordRun { db: db.clone(), duplicates: duplicates.clone() }), Duration::from_secs(30)).run(shutdown.clone()));
-    let b = tokio::spawn(worker(&db, Registry::new().register(RecordRun { db: db.clone(), duplicates: duplicates.clone() }), Duration::from_secs(30)).run(shutdown.clone()));
+    let a = tokio::spawn(
+        worker(&db, Registry::new().register(RecordRun { db: db.clone(), duplicates: duplicates.clone() }), Duration::from_secs(30)).run(shutdown.clone()),
+    );
+    let b = tokio::spawn(
+        worker(&db, Registry::new().register(RecordRun { db: db.clone(), duplicates: duplicates.clone() }), Duration::from_secs(30)).run(shutdown.clone()),
+    );
     let mut done = 0;
     for _ in 0..400 {
         done = cdp_tests_count(&test_db, "SELECT count(*) AS n FROM cdp.jobs WHERE status = 'succeeded'").await;
@@ -223,7 +236,9 @@ async fn a_scheduled_job_waits_for_its_time_and_dedupe_keys_hold() {
     // The same pending work is not queued twice.
     assert_eq!(jobs::enqueue(&mut conn, NewJob::new("test.record", serde_json::json!({})).dedupe_key("cohort:1")).await.unwrap(), None);
     let shutdown = CancellationToken::new();
-    let running = tokio::spawn(worker(&db, Registry::new().register(RecordRun { db: db.clone(), duplicates: Arc::default() }), Duration::from_secs(10)).run(shutdown.clone()));
+    let running = tokio::spawn(
+        worker(&db, Registry::new().register(RecordRun { db: db.clone(), duplicates: Arc::default() }), Duration::from_secs(10)).run(shutdown.clone()),
+    );
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(job_state(&test_db, id).await.status, "queued", "not before its time");
     diesel::sql_query("UPDATE cdp.jobs SET run_at = now() WHERE id = $1").bind::<BigInt, _>(id).execute(&mut conn).await.unwrap();

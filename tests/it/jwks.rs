@@ -15,7 +15,10 @@ use aws_lc_rs::{
     signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair},
 };
 use axum::{Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
-use base64::{Engine, engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD}};
+use base64::{
+    Engine,
+    engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
+};
 use cdp_proto::cdp::v1::{self as pb, auth_service_client::AuthServiceClient, platform_user_service_client::PlatformUserServiceClient};
 use cdp_tests::{TestApp, TestDb, authed, fixtures, test_env};
 use jsonwebtoken::{

@@ -54,7 +54,10 @@ pub(crate) async fn cohort(app: &TestApp, name: &str, from: i64, to: i64) -> i64
 pub(crate) async fn redeem_credential(app: &TestApp, admin: &str) -> String {
     let mut credentials = ServiceCredentialServiceClient::new(app.channel.clone());
     credentials
-        .create_service_credential(authed(pb::CreateServiceCredentialRequest { name: "orders-service".into(), scopes: vec!["promotions.redeem".into()] }, admin))
+        .create_service_credential(authed(
+            pb::CreateServiceCredentialRequest { name: "orders-service".into(), scopes: vec!["promotions.redeem".into()] },
+            admin,
+        ))
         .await
         .expect("the admin issues a credential")
         .into_inner()
@@ -219,12 +222,14 @@ async fn a_promotion_is_created_as_a_validated_audited_draft() {
     ] {
         let refused = refuse(promotion).await;
         assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
-        let violations = refused.get_error_details().bad_request().map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect::<Vec<_>>()).unwrap_or_default();
+        let violations =
+            refused.get_error_details().bad_request().map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect::<Vec<_>>()).unwrap_or_default();
         assert_eq!(violations, vec![field.to_string()], "{refused:?}");
     }
     // A read-only user cannot create one.
     let (_, reader) = fixtures::user_with_role(&app, "read_only").await;
-    let denied = client.create_promotion(authed(pb::CreatePromotionRequest { promotion: Some(bonus(cohort_id, "RO-1", 5.0, 0, 1, 0)) }, &reader)).await.unwrap_err();
+    let denied =
+        client.create_promotion(authed(pb::CreatePromotionRequest { promotion: Some(bonus(cohort_id, "RO-1", 5.0, 0, 1, 0)) }, &reader)).await.unwrap_err();
     assert_eq!(denied.code(), Code::PermissionDenied);
     assert_eq!(count(&app, "SELECT count(*) AS n FROM cdp.promotions").await, 2, "nothing refused was stored");
 }
@@ -245,12 +250,18 @@ async fn illegal_status_transitions_and_edits_are_failed_precondition() {
 
     let draft = create(&app, &manager, bonus(cohort_id, "LIFE", 10.0, 100, 1, 5_000)).await;
     let deactivate = |id: i64| pb::DeactivatePromotionRequest { id, reason: String::new() };
-    assert_eq!(precondition(client.deactivate_promotion(authed(deactivate(draft.id), &manager)).await.unwrap_err()), (Code::FailedPrecondition, "INVALID_STATUS".into()));
+    assert_eq!(
+        precondition(client.deactivate_promotion(authed(deactivate(draft.id), &manager)).await.unwrap_err()),
+        (Code::FailedPrecondition, "INVALID_STATUS".into())
+    );
 
     // A draft changes freely, including its cohort and benefit.
     let changed = client
         .update_promotion(authed(
-            pb::UpdatePromotionRequest { promotion: Some(pb::Promotion { id: draft.id, cohort_id: other_cohort, value: 15.0, ..Default::default() }), update_mask: mask(&["cohort_id", "value"]) },
+            pb::UpdatePromotionRequest {
+                promotion: Some(pb::Promotion { id: draft.id, cohort_id: other_cohort, value: 15.0, ..Default::default() }),
+                update_mask: mask(&["cohort_id", "value"]),
+            },
             &manager,
         ))
         .await
@@ -262,19 +273,41 @@ async fn illegal_status_transitions_and_edits_are_failed_precondition() {
 
     let active = activate(&app, &manager, draft.id, "active").await;
     assert!(active.activated_at.is_some());
-    assert_eq!(precondition(client.activate_promotion(authed(pb::ActivatePromotionRequest { id: draft.id }, &manager)).await.unwrap_err()), (Code::FailedPrecondition, "INVALID_STATUS".into()));
+    assert_eq!(
+        precondition(client.activate_promotion(authed(pb::ActivatePromotionRequest { id: draft.id }, &manager)).await.unwrap_err()),
+        (Code::FailedPrecondition, "INVALID_STATUS".into())
+    );
     // Running: name, description, end and limits only.
-    for (field, promotion) in [("cohort_id", pb::Promotion { id: draft.id, cohort_id, ..Default::default() }), ("value", pb::Promotion { id: draft.id, value: 99.0, ..Default::default() })] {
-        let refused = client.update_promotion(authed(pb::UpdatePromotionRequest { promotion: Some(promotion), update_mask: mask(&[field]) }, &manager)).await.unwrap_err();
+    for (field, promotion) in [
+        ("cohort_id", pb::Promotion { id: draft.id, cohort_id, ..Default::default() }),
+        ("value", pb::Promotion { id: draft.id, value: 99.0, ..Default::default() }),
+    ] {
+        let refused = client
+            .update_promotion(authed(pb::UpdatePromotionRequest { promotion: Some(promotion), update_mask: mask(&[field]) }, &manager))
+            .await
+            .unwrap_err();
         assert_eq!(precondition(refused), (Code::FailedPrecondition, "PROMOTION_NOT_EDITABLE".into()), "{field}");
     }
     let output_only = client
-        .update_promotion(authed(pb::UpdatePromotionRequest { promotion: Some(pb::Promotion { id: draft.id, ..Default::default() }), update_mask: mask(&["redeemed_count"]) }, &manager))
+        .update_promotion(authed(
+            pb::UpdatePromotionRequest { promotion: Some(pb::Promotion { id: draft.id, ..Default::default() }), update_mask: mask(&["redeemed_count"]) },
+            &manager,
+        ))
         .await
         .unwrap_err();
     assert_eq!(output_only.code(), Code::InvalidArgument);
-    let limits = |total: i64, budget: i64| pb::Promotion { id: draft.id, limits: Some(pb::PromotionLimits { total_redemptions: total, per_user: 1, credit_budget: budget }), ..Default::default() };
-    let raised = client.update_promotion(authed(pb::UpdatePromotionRequest { promotion: Some(limits(200, 6_000)), update_mask: mask(&["limits"]) }, &manager)).await.unwrap().into_inner().promotion.unwrap();
+    let limits = |total: i64, budget: i64| pb::Promotion {
+        id: draft.id,
+        limits: Some(pb::PromotionLimits { total_redemptions: total, per_user: 1, credit_budget: budget }),
+        ..Default::default()
+    };
+    let raised = client
+        .update_promotion(authed(pb::UpdatePromotionRequest { promotion: Some(limits(200, 6_000)), update_mask: mask(&["limits"]) }, &manager))
+        .await
+        .unwrap()
+        .into_inner()
+        .promotion
+        .unwrap();
     assert_eq!(raised.limits.unwrap().total_redemptions, 200);
     eventually(Duration::from_secs(10), "the new cap is published", || async {
         let mut redis = redis(&app).await;
@@ -286,28 +319,56 @@ async fn illegal_status_transitions_and_edits_are_failed_precondition() {
     let secret = redeem_credential(&app, &fixtures::admin_token(&app).await).await;
     for user in 21..24 {
         redemptions(&app)
-            .redeem_promotion(authed(pb::RedeemPromotionRequest { code: "LIFE".into(), user_id: user, idempotency_key: format!("u{user}"), ..Default::default() }, &secret))
+            .redeem_promotion(authed(
+                pb::RedeemPromotionRequest { code: "LIFE".into(), user_id: user, idempotency_key: format!("u{user}"), ..Default::default() },
+                &secret,
+            ))
             .await
             .unwrap();
     }
-    let below = client.update_promotion(authed(pb::UpdatePromotionRequest { promotion: Some(limits(2, 0)), update_mask: mask(&["limits.total_redemptions"]) }, &manager)).await.unwrap_err();
+    let below = client
+        .update_promotion(authed(pb::UpdatePromotionRequest { promotion: Some(limits(2, 0)), update_mask: mask(&["limits.total_redemptions"]) }, &manager))
+        .await
+        .unwrap_err();
     assert_eq!(below.code(), Code::InvalidArgument);
     let ended = pb::Promotion { id: draft.id, ends_at: Some(prost_types::Timestamp { seconds: 1_000_000_000, nanos: 0 }), ..Default::default() };
-    assert_eq!(client.update_promotion(authed(pb::UpdatePromotionRequest { promotion: Some(ended), update_mask: mask(&["ends_at"]) }, &manager)).await.unwrap_err().code(), Code::InvalidArgument);
+    assert_eq!(
+        client
+            .update_promotion(authed(pb::UpdatePromotionRequest { promotion: Some(ended), update_mask: mask(&["ends_at"]) }, &manager))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::InvalidArgument
+    );
 
     // Pause, then archive: archived is final, and only its name and description change.
     client.deactivate_promotion(authed(deactivate(draft.id), &manager)).await.unwrap();
-    assert_eq!(precondition(client.deactivate_promotion(authed(deactivate(draft.id), &manager)).await.unwrap_err()), (Code::FailedPrecondition, "INVALID_STATUS".into()));
+    assert_eq!(
+        precondition(client.deactivate_promotion(authed(deactivate(draft.id), &manager)).await.unwrap_err()),
+        (Code::FailedPrecondition, "INVALID_STATUS".into())
+    );
     let archived = client.delete_promotion(authed(pb::DeletePromotionRequest { id: draft.id }, &manager)).await.unwrap().into_inner();
     assert!(!archived.deleted);
     assert_eq!(archived.promotion.unwrap().status(), pb::PromotionStatus::Archived);
-    assert_eq!(precondition(client.activate_promotion(authed(pb::ActivatePromotionRequest { id: draft.id }, &manager)).await.unwrap_err()), (Code::FailedPrecondition, "INVALID_STATUS".into()));
+    assert_eq!(
+        precondition(client.activate_promotion(authed(pb::ActivatePromotionRequest { id: draft.id }, &manager)).await.unwrap_err()),
+        (Code::FailedPrecondition, "INVALID_STATUS".into())
+    );
     let renamed = client
-        .update_promotion(authed(pb::UpdatePromotionRequest { promotion: Some(pb::Promotion { id: draft.id, name: "Spring (ended)".into(), ..Default::default() }), update_mask: mask(&["name"]) }, &manager))
+        .update_promotion(authed(
+            pb::UpdatePromotionRequest {
+                promotion: Some(pb::Promotion { id: draft.id, name: "Spring (ended)".into(), ..Default::default() }),
+                update_mask: mask(&["name"]),
+            },
+            &manager,
+        ))
         .await
         .unwrap();
     assert_eq!(renamed.into_inner().promotion.unwrap().name, "Spring (ended)");
-    let refused = client.update_promotion(authed(pb::UpdatePromotionRequest { promotion: Some(limits(500, 0)), update_mask: mask(&["limits"]) }, &manager)).await.unwrap_err();
+    let refused = client
+        .update_promotion(authed(pb::UpdatePromotionRequest { promotion: Some(limits(500, 0)), update_mask: mask(&["limits"]) }, &manager))
+        .await
+        .unwrap_err();
     assert_eq!(precondition(refused), (Code::FailedPrecondition, "PROMOTION_NOT_EDITABLE".into()));
     eventually(Duration::from_secs(10), "the archived promotion leaves Redis", || async { redis_status(&app, draft.id).await.is_none() }).await;
     assert_eq!(count(&app, &format!("SELECT count(*) AS n FROM cdp.redemptions WHERE promotion_id = {}", draft.id)).await, 3, "kept with its redemptions");
@@ -315,9 +376,13 @@ async fn illegal_status_transitions_and_edits_are_failed_precondition() {
     // A window that has ended cannot be activated.
     let past = pb::Promotion { ends_at: Some(prost_types::Timestamp { seconds: 1_000_000_000, nanos: 0 }), ..bonus(cohort_id, "TOO-LATE", 5.0, 0, 1, 0) };
     let late = create(&app, &manager, past).await;
-    assert_eq!(precondition(client.activate_promotion(authed(pb::ActivatePromotionRequest { id: late.id }, &manager)).await.unwrap_err()), (Code::FailedPrecondition, "WINDOW_ENDED".into()));
+    assert_eq!(
+        precondition(client.activate_promotion(authed(pb::ActivatePromotionRequest { id: late.id }, &manager)).await.unwrap_err()),
+        (Code::FailedPrecondition, "WINDOW_ENDED".into())
+    );
     // Every change is in the audit log.
-    let actions = count(&app, &format!("SELECT count(DISTINCT action) AS n FROM cdp.audit_log WHERE resource_type = 'promotion' AND resource_id = '{}'", draft.id)).await;
+    let actions =
+        count(&app, &format!("SELECT count(DISTINCT action) AS n FROM cdp.audit_log WHERE resource_type = 'promotion' AND resource_id = '{}'", draft.id)).await;
     assert_eq!(actions, 5, "create, update, activate, deactivate, archive");
     // A read-only user may read but not activate.
     let (_, reader) = fixtures::user_with_role(&app, "read_only").await;
@@ -391,7 +456,8 @@ async fn promotions_are_listed_newest_first_by_status_cohort_and_search() {
     assert!(second.next_page_token.is_empty());
     let archived = list(pb::ListPromotionsRequest { statuses: vec![pb::PromotionStatus::Archived as i32], ..Default::default() }).await;
     assert_eq!(archived.promotions.iter().map(|p| p.id).collect::<Vec<_>>(), vec![ids[0]]);
-    let active = list(pb::ListPromotionsRequest { statuses: vec![pb::PromotionStatus::Active as i32, pb::PromotionStatus::Paused as i32], ..Default::default() }).await;
+    let active =
+        list(pb::ListPromotionsRequest { statuses: vec![pb::PromotionStatus::Active as i32, pb::PromotionStatus::Paused as i32], ..Default::default() }).await;
     assert_eq!(active.promotions.iter().map(|p| p.id).collect::<Vec<_>>(), vec![ids[1]]);
     let of_homes = list(pb::ListPromotionsRequest { cohort_id: homes, ..Default::default() }).await;
     assert_eq!(of_homes.total_size, count(&app, &format!("SELECT count(*) AS n FROM cdp.promotions WHERE cohort_id = {homes} AND status <> 'archived'")).await);
@@ -414,20 +480,31 @@ async fn stats_and_redemptions_come_from_the_ledger() {
     let mut service = redemptions(&app);
     for (i, user) in [1, 2, 3, 3, 4, 5, 6, 7].into_iter().enumerate() {
         service
-            .redeem_promotion(authed(pb::RedeemPromotionRequest { code: "STATS".into(), user_id: user, idempotency_key: format!("s{i}"), ..Default::default() }, &secret))
+            .redeem_promotion(authed(
+                pb::RedeemPromotionRequest { code: "STATS".into(), user_id: user, idempotency_key: format!("s{i}"), ..Default::default() },
+                &secret,
+            ))
             .await
             .unwrap();
     }
     service
-        .revert_redemption(authed(pb::RevertRedemptionRequest { target: Some(pb::revert_redemption_request::Target::IdempotencyKey("s0".into())), reason: "order cancelled".into() }, &secret))
+        .revert_redemption(authed(
+            pb::RevertRedemptionRequest { target: Some(pb::revert_redemption_request::Target::IdempotencyKey("s0".into())), reason: "order cancelled".into() },
+            &secret,
+        ))
         .await
         .unwrap();
     // Pretend some of them happened two days ago so that the series has several days.
     fixtures::exec(&app, &format!("UPDATE cdp.promotions SET activated_at = now() - interval '3 days' WHERE id = {}", promotion.id)).await;
-    fixtures::exec(&app, &format!("UPDATE cdp.redemptions SET redeemed_at = now() - interval '2 days' WHERE promotion_id = {} AND user_id IN (4, 5)", promotion.id)).await;
+    fixtures::exec(
+        &app,
+        &format!("UPDATE cdp.redemptions SET redeemed_at = now() - interval '2 days' WHERE promotion_id = {} AND user_id IN (4, 5)", promotion.id),
+    )
+    .await;
 
     let mut client = promotions(&app);
-    let stats = client.get_promotion_stats(authed(pb::GetPromotionStatsRequest { promotion_id: promotion.id, interval: 0 }, &admin)).await.unwrap().into_inner();
+    let stats =
+        client.get_promotion_stats(authed(pb::GetPromotionStatsRequest { promotion_id: promotion.id, interval: 0 }, &admin)).await.unwrap().into_inner();
     let sql = |what: &str| format!("SELECT {what} AS n FROM cdp.redemptions WHERE promotion_id = {} AND status = 'redeemed'", promotion.id);
     assert_eq!(stats.redemptions, count(&app, &sql("count(*)")).await);
     assert_eq!(stats.unique_users, count(&app, &sql("count(DISTINCT user_id)")).await);
@@ -445,18 +522,33 @@ async fn stats_and_redemptions_come_from_the_ledger() {
     // At the last day's pace (5 redemptions), the 30-redemption cap runs out in (30-7)/5 days.
     let expected = (chrono::Utc::now() + chrono::Duration::milliseconds(((30 - stats.redemptions) as f64 / 5.0 * 86_400_000.0) as i64)).date_naive();
     assert_eq!(stats.projected_exhaustion_date, expected.format("%Y-%m-%d").to_string());
-    let hourly = client.get_promotion_stats(authed(pb::GetPromotionStatsRequest { promotion_id: promotion.id, interval: pb::PromotionStatsInterval::Hour as i32 }, &admin)).await.unwrap().into_inner();
+    let hourly = client
+        .get_promotion_stats(authed(pb::GetPromotionStatsRequest { promotion_id: promotion.id, interval: pb::PromotionStatsInterval::Hour as i32 }, &admin))
+        .await
+        .unwrap()
+        .into_inner();
     assert!(hourly.series.len() >= 72);
     assert_eq!(hourly.series.iter().map(|p| p.redemptions).sum::<i64>(), stats.redemptions);
 
-    let listed = client.list_redemptions(authed(pb::ListRedemptionsRequest { promotion_id: promotion.id, page_size: 5, ..Default::default() }, &admin)).await.unwrap().into_inner();
+    let listed = client
+        .list_redemptions(authed(pb::ListRedemptionsRequest { promotion_id: promotion.id, page_size: 5, ..Default::default() }, &admin))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(listed.total_size, 8);
     assert_eq!(listed.redemptions.len(), 5);
     assert!(listed.redemptions.windows(2).all(|w| w[0].id > w[1].id), "newest first");
-    let of_user = client.list_redemptions(authed(pb::ListRedemptionsRequest { promotion_id: promotion.id, user_id: 3, ..Default::default() }, &admin)).await.unwrap().into_inner();
+    let of_user = client
+        .list_redemptions(authed(pb::ListRedemptionsRequest { promotion_id: promotion.id, user_id: 3, ..Default::default() }, &admin))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(of_user.total_size, 2);
     let reverted = client
-        .list_redemptions(authed(pb::ListRedemptionsRequest { promotion_id: promotion.id, status: pb::RedemptionStatus::Reverted as i32, ..Default::default() }, &admin))
+        .list_redemptions(authed(
+            pb::ListRedemptionsRequest { promotion_id: promotion.id, status: pb::RedemptionStatus::Reverted as i32, ..Default::default() },
+            &admin,
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -492,7 +584,10 @@ async fn estimates_say_when_there_is_no_history_use_it_when_there_is_and_list_co
     let secret = redeem_credential(&app, &admin).await;
     for (i, user) in [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 1, 2].into_iter().enumerate() {
         redemptions(&app)
-            .redeem_promotion(authed(pb::RedeemPromotionRequest { code: "PAST".into(), user_id: user, idempotency_key: format!("p{i}"), ..Default::default() }, &secret))
+            .redeem_promotion(authed(
+                pb::RedeemPromotionRequest { code: "PAST".into(), user_id: user, idempotency_key: format!("p{i}"), ..Default::default() },
+                &secret,
+            ))
             .await
             .unwrap();
     }
@@ -519,6 +614,9 @@ async fn estimates_say_when_there_is_no_history_use_it_when_there_is_and_list_co
     // Another type has no history.
     let other = estimate(pb::Promotion { r#type: pb::PromotionType::FreeListingDays as i32, value: 3.0, ..bonus(target, "", 0.0, 0, 1, 0) }).await;
     assert!(!other.has_history);
-    let unknown = promotions(&app).estimate_promotion(authed(pb::EstimatePromotionRequest { promotion: Some(bonus(999_999, "", 5.0, 0, 1, 0)) }, &admin)).await.unwrap_err();
+    let unknown = promotions(&app)
+        .estimate_promotion(authed(pb::EstimatePromotionRequest { promotion: Some(bonus(999_999, "", 5.0, 0, 1, 0)) }, &admin))
+        .await
+        .unwrap_err();
     assert_eq!(reason(&unknown), "COHORT_NOT_FOUND");
 }

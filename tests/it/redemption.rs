@@ -50,7 +50,11 @@ async fn ledger_counters(app: &TestApp, promotion_id: i64) -> (i64, i64, HashMap
 async fn assert_counters_match_ledger(app: &TestApp, promotion_id: i64) {
     let ledger = ledger_counters(app, promotion_id).await;
     assert_eq!(redis_counters(app, promotion_id).await, ledger, "Redis counters equal the ledger");
-    let row = count(app, &format!("SELECT count(*) AS n FROM cdp.promotions WHERE id = {promotion_id} AND redeemed_count = {} AND credits_granted = {}", ledger.0, ledger.1)).await;
+    let row = count(
+        app,
+        &format!("SELECT count(*) AS n FROM cdp.promotions WHERE id = {promotion_id} AND redeemed_count = {} AND credits_granted = {}", ledger.0, ledger.1),
+    )
+    .await;
     assert_eq!(row, 1, "the promotion row's counters equal the ledger");
 }
 
@@ -134,8 +138,28 @@ async fn per_user_caps_and_the_credit_budget_hold_under_the_same_race() {
     // 10 users × 2 uses = 20 redemptions fit the per-user cap, and 20 × 40 ≤ 1,000: the per-user cap binds.
     assert_eq!(outcomes.get(&("twice", Ok(()))), Some(&20), "{outcomes:?}");
     assert_eq!(outcomes.get(&("per-user", Ok(()))), Some(&30), "{outcomes:?}");
-    assert_eq!(count(&app, &format!("SELECT count(*) AS n FROM (SELECT user_id FROM cdp.redemptions WHERE promotion_id = {} GROUP BY user_id HAVING count(*) > 2) over_cap", promotion.id)).await, 0);
-    assert_eq!(count(&app, &format!("SELECT count(*) AS n FROM (SELECT user_id FROM cdp.redemptions WHERE promotion_id = {} GROUP BY user_id HAVING count(*) > 3) over_cap", per_user.id)).await, 0);
+    assert_eq!(
+        count(
+            &app,
+            &format!(
+                "SELECT count(*) AS n FROM (SELECT user_id FROM cdp.redemptions WHERE promotion_id = {} GROUP BY user_id HAVING count(*) > 2) over_cap",
+                promotion.id
+            )
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        count(
+            &app,
+            &format!(
+                "SELECT count(*) AS n FROM (SELECT user_id FROM cdp.redemptions WHERE promotion_id = {} GROUP BY user_id HAVING count(*) > 3) over_cap",
+                per_user.id
+            )
+        )
+        .await,
+        0
+    );
     assert_counters_match_ledger(&app, promotion.id).await;
     assert_counters_match_ledger(&app, per_user.id).await;
 
@@ -162,11 +186,29 @@ async fn per_user_caps_and_the_credit_budget_hold_under_the_same_race() {
     assert_eq!(count(&app, &format!("SELECT coalesce(sum(credits), 0)::int8 AS n FROM cdp.redemptions WHERE promotion_id = {}", budgeted.id)).await, 1_000);
     // It paused itself, said why, and told consumers.
     crate::promotions::eventually(Duration::from_secs(10), "the promotion pauses itself", || async {
-        count(&app, &format!("SELECT count(*) AS n FROM cdp.promotions WHERE id = {} AND status = 'paused' AND status_reason = 'credit budget exhausted'", budgeted.id)).await == 1
+        count(
+            &app,
+            &format!("SELECT count(*) AS n FROM cdp.promotions WHERE id = {} AND status = 'paused' AND status_reason = 'credit budget exhausted'", budgeted.id),
+        )
+        .await
+            == 1
     })
     .await;
-    assert_eq!(count(&app, &format!("SELECT count(*) AS n FROM cdp.audit_log WHERE action = 'promotion.deactivate' AND actor_kind = 'system' AND resource_id = '{}'", budgeted.id)).await, 1);
-    crate::promotions::eventually(Duration::from_secs(10), "Redis says paused", || async { crate::promotions::redis_status(&app, budgeted.id).await.as_deref() == Some("paused") }).await;
+    assert_eq!(
+        count(
+            &app,
+            &format!(
+                "SELECT count(*) AS n FROM cdp.audit_log WHERE action = 'promotion.deactivate' AND actor_kind = 'system' AND resource_id = '{}'",
+                budgeted.id
+            )
+        )
+        .await,
+        1
+    );
+    crate::promotions::eventually(Duration::from_secs(10), "Redis says paused", || async {
+        crate::promotions::redis_status(&app, budgeted.id).await.as_deref() == Some("paused")
+    })
+    .await;
     assert_counters_match_ledger(&app, budgeted.id).await;
 }
 
@@ -184,7 +226,8 @@ async fn parallel_retries_of_one_idempotency_key_count_once() {
     for _ in 0..32 {
         let mut service = redemptions(&app);
         let secret = secret.clone();
-        retries.push(tokio::spawn(async move { service.redeem_promotion(authed(redeem("once-only", 7, "order-7781"), &secret)).await.map(|r| r.into_inner()) }));
+        retries
+            .push(tokio::spawn(async move { service.redeem_promotion(authed(redeem("once-only", 7, "order-7781"), &secret)).await.map(|r| r.into_inner()) }));
     }
     let mut answers = Vec::new();
     for retry in retries {
@@ -228,21 +271,21 @@ async fn redemptions_and_reverts_racing_leave_the_counters_equal_to_the_ledger()
             for attempt in 0..8i64 {
                 let user = (client * 3 + attempt) % 40 + 1;
                 let key = format!("k-{client}-{attempt}");
-                if let Ok(ok) = service.redeem_promotion(authed(redeem("cancel-me", user, &key), &secret)).await {
-                    if attempt % 2 == 0 {
-                        // The order is cancelled: revert, by id or by key, and twice for good measure.
-                        let target = if client % 2 == 0 {
-                            pb::revert_redemption_request::Target::RedemptionId(ok.into_inner().redemption_id)
-                        } else {
-                            pb::revert_redemption_request::Target::IdempotencyKey(key.clone())
-                        };
-                        for _ in 0..2 {
-                            let request = pb::RevertRedemptionRequest { target: Some(target.clone()), reason: "order cancelled".into() };
-                            let reverted_one = service.revert_redemption(authed(request, &secret)).await.unwrap().into_inner().redemption.unwrap();
-                            assert_eq!(reverted_one.status(), pb::RedemptionStatus::Reverted);
-                        }
-                        reverted += 1;
+                if let Ok(ok) = service.redeem_promotion(authed(redeem("cancel-me", user, &key), &secret)).await
+                    && attempt % 2 == 0
+                {
+                    // The order is cancelled: revert, by id or by key, and twice for good measure.
+                    let target = if client % 2 == 0 {
+                        pb::revert_redemption_request::Target::RedemptionId(ok.into_inner().redemption_id)
+                    } else {
+                        pb::revert_redemption_request::Target::IdempotencyKey(key.clone())
+                    };
+                    for _ in 0..2 {
+                        let request = pb::RevertRedemptionRequest { target: Some(target.clone()), reason: "order cancelled".into() };
+                        let reverted_one = service.revert_redemption(authed(request, &secret)).await.unwrap().into_inner().redemption.unwrap();
+                        assert_eq!(reverted_one.status(), pb::RedemptionStatus::Reverted);
                     }
+                    reverted += 1;
                 }
             }
             reverted
@@ -253,7 +296,10 @@ async fn redemptions_and_reverts_racing_leave_the_counters_equal_to_the_ledger()
         reverted += client.await.unwrap();
     }
     assert!(reverted > 0);
-    assert_eq!(count(&app, &format!("SELECT count(*) AS n FROM cdp.redemptions WHERE promotion_id = {} AND status = 'reverted'", promotion.id)).await, reverted);
+    assert_eq!(
+        count(&app, &format!("SELECT count(*) AS n FROM cdp.redemptions WHERE promotion_id = {} AND status = 'reverted'", promotion.id)).await,
+        reverted
+    );
     let kept = count(&app, &format!("SELECT count(*) AS n FROM cdp.redemptions WHERE promotion_id = {} AND status = 'redeemed'", promotion.id)).await;
     assert!(kept > 0 && kept <= 60, "{kept} redemptions kept under a cap of 60");
     assert_eq!(count(&app, &format!("SELECT count(*) AS n FROM (SELECT 1 FROM cdp.redemptions WHERE promotion_id = {} AND status = 'redeemed' GROUP BY user_id HAVING count(*) > 2) x", promotion.id)).await, 0);
@@ -288,11 +334,15 @@ async fn refusals_say_why_and_validation_answers_without_redeeming() {
     .await;
     activate(&app, &admin, discount.id, "active").await;
     let future = chrono::Utc::now() + chrono::Duration::hours(2);
-    let later = create(&app, &admin, pb::Promotion { starts_at: Some(cdp_server::convert::timestamp(future)), ..bonus(cohort_id, "LATER", 5.0, 0, 1, 0) }).await;
+    let later =
+        create(&app, &admin, pb::Promotion { starts_at: Some(cdp_server::convert::timestamp(future)), ..bonus(cohort_id, "LATER", 5.0, 0, 1, 0) }).await;
     activate(&app, &admin, later.id, "scheduled").await;
     let paused = create(&app, &admin, bonus(cohort_id, "PAUSED-ONE", 5.0, 0, 1, 0)).await;
     activate(&app, &admin, paused.id, "active").await;
-    crate::promotions::promotions(&app).deactivate_promotion(authed(pb::DeactivatePromotionRequest { id: paused.id, reason: "checking the budget".into() }, &admin)).await.unwrap();
+    crate::promotions::promotions(&app)
+        .deactivate_promotion(authed(pb::DeactivatePromotionRequest { id: paused.id, reason: "checking the budget".into() }, &admin))
+        .await
+        .unwrap();
     let draft = create(&app, &admin, bonus(cohort_id, "DRAFT-ONE", 5.0, 0, 1, 0)).await;
 
     // Validation first: no side effect.
@@ -305,7 +355,10 @@ async fn refusals_say_why_and_validation_answers_without_redeeming() {
     assert_eq!(count(&app, "SELECT count(*) AS n FROM cdp.redemptions").await, 0, "validation redeems nothing");
 
     service.redeem_promotion(authed(redeem("one-shot", 1, "first"), &secret)).await.unwrap();
-    crate::promotions::eventually(Duration::from_secs(10), "PAUSED-ONE is paused in Redis", || async { crate::promotions::redis_status(&app, paused.id).await.as_deref() == Some("paused") }).await;
+    crate::promotions::eventually(Duration::from_secs(10), "PAUSED-ONE is paused in Redis", || async {
+        crate::promotions::redis_status(&app, paused.id).await.as_deref() == Some("paused")
+    })
+    .await;
     for (code, user, expected_code, expected_reason, promotion_id) in [
         ("NO-SUCH-CODE", 1, Code::NotFound, "NOT_FOUND", 0),
         ("one-shot", 1, Code::FailedPrecondition, "ALREADY_REDEEMED", one.id),
@@ -430,7 +483,11 @@ async fn unique_codes_belong_to_their_user_and_users_list_what_they_can_redeem()
     assert_eq!(own.code.len(), 16);
     assert_eq!(own.per_user_remaining, 2);
     assert_eq!(own.benefit.as_ref().unwrap().addon, "vip");
-    assert_eq!(count(&app, &format!("SELECT count(*) AS n FROM cdp.promotion_audience WHERE promotion_id = {} AND user_id = 3 AND code = '{}'", unique.id, own.code)).await, 1);
+    assert_eq!(
+        count(&app, &format!("SELECT count(*) AS n FROM cdp.promotion_audience WHERE promotion_id = {} AND user_id = 3 AND code = '{}'", unique.id, own.code))
+            .await,
+        1
+    );
     // Codes are in Redis for consumers too.
     let mut redis = redis(&app).await;
     let in_redis: Option<String> = redis.hget(keyspace(&app).promotion(unique.id).codes, 3).await.unwrap();
@@ -491,7 +548,9 @@ async fn a_key_held_by_a_crashed_servers_reservation_is_released_and_the_retry_s
     let keys = keyspace(&app).promotion(promotion.id);
     let two_minutes_ago = chrono::Utc::now().timestamp_millis() - 120_000;
     let field = cdp_server::activation::scripts::idempotency_field(&credential, "order-9");
-    let held = cdp_server::activation::scripts::reserve(&mut redis, &keys, cdp_server::activation::scripts::Mode::Redeem, two_minutes_ago, 3, &field, None).await.unwrap();
+    let held = cdp_server::activation::scripts::reserve(&mut redis, &keys, cdp_server::activation::scripts::Mode::Redeem, two_minutes_ago, 3, &field, None)
+        .await
+        .unwrap();
     assert!(matches!(held, cdp_server::activation::scripts::Reservation::Granted { .. }));
 
     // The client retries the same key: it is answered (not left waiting on a dead reservation),

@@ -141,14 +141,24 @@ async fn seeded_users_are_internally_consistent_row_by_row() {
         ("last transaction before tomorrow", users_where_not(&format!("last_transaction_date IS NULL OR last_transaction_date < {t} + 1"))),
         (
             "paid listing dates set exactly when there are paid listings",
-            users_where_not("(first_paid_listing_date IS NULL) = (paid_listings_count = 0) AND (last_paid_listing_date IS NULL) = (paid_listings_count = 0) AND (days_since_last_paid_listing IS NULL) = (paid_listings_count = 0)"),
+            users_where_not(
+                "(first_paid_listing_date IS NULL) = (paid_listings_count = 0) AND (last_paid_listing_date IS NULL) = (paid_listings_count = 0) AND (days_since_last_paid_listing IS NULL) = (paid_listings_count = 0)",
+            ),
         ),
         (
             "transaction dates set exactly when credits were spent",
-            users_where_not("(first_transaction_date IS NULL) = (total_credits_spent = 0) AND (last_transaction_date IS NULL) = (total_credits_spent = 0) AND (days_since_last_transaction IS NULL) = (total_credits_spent = 0)"),
+            users_where_not(
+                "(first_transaction_date IS NULL) = (total_credits_spent = 0) AND (last_transaction_date IS NULL) = (total_credits_spent = 0) AND (days_since_last_transaction IS NULL) = (total_credits_spent = 0)",
+            ),
         ),
-        ("days_since_last_paid_listing", users_where_not(&format!("days_since_last_paid_listing IS NULL OR days_since_last_paid_listing = {t} - last_paid_listing_date::date"))),
-        ("days_since_last_transaction", users_where_not(&format!("days_since_last_transaction IS NULL OR days_since_last_transaction = {t} - last_transaction_date::date"))),
+        (
+            "days_since_last_paid_listing",
+            users_where_not(&format!("days_since_last_paid_listing IS NULL OR days_since_last_paid_listing = {t} - last_paid_listing_date::date")),
+        ),
+        (
+            "days_since_last_transaction",
+            users_where_not(&format!("days_since_last_transaction IS NULL OR days_since_last_transaction = {t} - last_transaction_date::date")),
+        ),
         (
             "last paid transaction: set iff premium credits spent, not after the last transaction",
             users_where_not(&format!(
@@ -160,15 +170,27 @@ async fn seeded_users_are_internally_consistent_row_by_row() {
         ("total listings = paid + free", users_where_not("total_listings_count = paid_listings_count + free_listings_count AND free_listings_count >= 0")),
         ("plan listings sum to paid listings", users_where_not(&format!("{plan_listings} = paid_listings_count"))),
         ("credits = plans + add-ons", users_where_not(&format!("{plan_credits} + extra_addons_total_credits = total_credits_spent"))),
-        ("credits = premium + free", users_where_not("total_premium_credits_spent + total_free_credits_spent = total_credits_spent AND total_free_credits_spent >= 0 AND total_premium_credits_spent >= 0")),
+        (
+            "credits = premium + free",
+            users_where_not(
+                "total_premium_credits_spent + total_free_credits_spent = total_credits_spent AND total_free_credits_spent >= 0 AND total_premium_credits_spent >= 0",
+            ),
+        ),
         ("add-on counts sum to extra_addons_count", users_where_not(&format!("{addon_count} = extra_addons_count"))),
         ("add-on credits sum to extra_addons_total_credits", users_where_not(&format!("{addon_credits} = extra_addons_total_credits"))),
         (
             "add-on credits = premium + free, within the totals",
-            users_where_not("extra_addons_premium_credits + extra_addons_free_credits = extra_addons_total_credits AND extra_addons_premium_credits <= total_premium_credits_spent AND extra_addons_free_credits <= total_free_credits_spent"),
+            users_where_not(
+                "extra_addons_premium_credits + extra_addons_free_credits = extra_addons_total_credits AND extra_addons_premium_credits <= total_premium_credits_spent AND extra_addons_free_credits <= total_free_credits_spent",
+            ),
         ),
         ("add-ons only for users with listings", users_where_not("extra_addons_count = 0 OR total_listings_count > 0")),
-        ("office listings = the office columns, within paid listings", users_where_not(&format!("office_listings_count = {office} AND office_listings_count <= paid_listings_count AND {office_credits} <= total_credits_spent"))),
+        (
+            "office listings = the office columns, within paid listings",
+            users_where_not(&format!(
+                "office_listings_count = {office} AND office_listings_count <= paid_listings_count AND {office_credits} <= total_credits_spent"
+            )),
+        ),
         (
             "office columns match the user type",
             users_where_not(
@@ -183,21 +205,46 @@ async fn seeded_users_are_internally_consistent_row_by_row() {
         ("levels_1_listed_in is a slug set", users_where_not(&slug_set("levels_1_listed_in"))),
         ("plans_or_bundles_used is a slug set", users_where_not(&slug_set("plans_or_bundles_used"))),
         ("top_extra_addons is a slug set", users_where_not(&slug_set("top_extra_addons"))),
-        ("verticals come from the catalogue", users_where_not(&format!("verticals_listed_in IS NULL OR string_to_array(verticals_listed_in, ',') <@ {verticals}"))),
+        (
+            "verticals come from the catalogue",
+            users_where_not(&format!("verticals_listed_in IS NULL OR string_to_array(verticals_listed_in, ',') <@ {verticals}")),
+        ),
         (
             "verticals listed iff listings",
-            users_where_not("(verticals_listed_in IS NULL) = (total_listings_count = 0) AND (levels_1_listed_in IS NULL) = (total_listings_count = 0) AND (favorite_vertical IS NULL) = (total_listings_count = 0) AND (favorite_level_1 IS NULL) = (total_listings_count = 0)"),
+            users_where_not(
+                "(verticals_listed_in IS NULL) = (total_listings_count = 0) AND (levels_1_listed_in IS NULL) = (total_listings_count = 0) AND (favorite_vertical IS NULL) = (total_listings_count = 0) AND (favorite_level_1 IS NULL) = (total_listings_count = 0)",
+            ),
         ),
-        ("number_of_verticals = set size", users_where_not("number_of_verticals_listed_in = coalesce(cardinality(string_to_array(verticals_listed_in, ',')), 0)")),
-        ("number_of_level1 = set size", users_where_not("number_of_level1_categories_listed_in = coalesce(cardinality(string_to_array(levels_1_listed_in, ',')), 0)")),
+        (
+            "number_of_verticals = set size",
+            users_where_not("number_of_verticals_listed_in = coalesce(cardinality(string_to_array(verticals_listed_in, ',')), 0)"),
+        ),
+        (
+            "number_of_level1 = set size",
+            users_where_not("number_of_level1_categories_listed_in = coalesce(cardinality(string_to_array(levels_1_listed_in, ',')), 0)"),
+        ),
         ("at least as many level-1 categories as verticals", users_where_not("number_of_level1_categories_listed_in >= number_of_verticals_listed_in")),
         ("favorite vertical is listed", users_where_not("favorite_vertical IS NULL OR favorite_vertical = ANY (string_to_array(verticals_listed_in, ','))")),
         ("favorite level 1 is listed", users_where_not("favorite_level_1 IS NULL OR favorite_level_1 = ANY (string_to_array(levels_1_listed_in, ','))")),
         ("is_multivertical_user = more than one vertical", users_where_not("is_multivertical_user = (number_of_verticals_listed_in > 1)::int")),
         ("plans used = plans with listings", users_where_not(&same_set("plans_or_bundles_used", &used(&PLANS, "", "_listings_count")))),
-        ("favorite plan is the most used", users_where_not(&format!("favorite_plan_or_bundle IS NULL AND paid_listings_count = 0 OR {}", favorite_is_max("favorite_plan_or_bundle", &PLANS, "", "_listings_count")))),
-        ("plan credits iff plan listings", users_where_not(&PLANS.iter().map(|p| format!("({p}_listings_count = 0) = ({p}_credits_spent = 0)")).collect::<Vec<_>>().join(" AND "))),
-        ("add-on credits iff add-on listings", users_where_not(&ADDONS.iter().map(|a| format!("(addon_{a}_listings_count = 0) = (addon_{a}_credits_spent = 0)")).collect::<Vec<_>>().join(" AND "))),
+        (
+            "favorite plan is the most used",
+            users_where_not(&format!(
+                "favorite_plan_or_bundle IS NULL AND paid_listings_count = 0 OR {}",
+                favorite_is_max("favorite_plan_or_bundle", &PLANS, "", "_listings_count")
+            )),
+        ),
+        (
+            "plan credits iff plan listings",
+            users_where_not(&PLANS.iter().map(|p| format!("({p}_listings_count = 0) = ({p}_credits_spent = 0)")).collect::<Vec<_>>().join(" AND ")),
+        ),
+        (
+            "add-on credits iff add-on listings",
+            users_where_not(
+                &ADDONS.iter().map(|a| format!("(addon_{a}_listings_count = 0) = (addon_{a}_credits_spent = 0)")).collect::<Vec<_>>().join(" AND "),
+            ),
+        ),
         (
             "top add-ons: the most used, at most three",
             users_where_not(&format!(
@@ -213,15 +260,22 @@ async fn seeded_users_are_internally_consistent_row_by_row() {
                 favorite_is_max("favorite_extra_addon", &ADDONS, "addon_", "_listings_count")
             )),
         ),
-        ("offer total days = 50 + baraka", users_where_not("offer_total_days_used = offer_50_days_used + offer_baraka_days_used AND offer_50_days_used >= 0 AND offer_baraka_days_used >= 0")),
+        (
+            "offer total days = 50 + baraka",
+            users_where_not("offer_total_days_used = offer_50_days_used + offer_baraka_days_used AND offer_50_days_used >= 0 AND offer_baraka_days_used >= 0"),
+        ),
         ("offer days only on paid listing days", users_where_not("offer_total_days_used <= paid_listings_count")),
         (
             "offer percentages in 0..100 and adding up",
-            users_where_not("offer_total_percentage BETWEEN 0 AND 100 AND abs(offer_50_percentage + offer_baraka_percentage - offer_total_percentage) <= 0.02 AND (offer_total_days_used = 0) = (offer_total_percentage = 0)"),
+            users_where_not(
+                "offer_total_percentage BETWEEN 0 AND 100 AND abs(offer_50_percentage + offer_baraka_percentage - offer_total_percentage) <= 0.02 AND (offer_total_days_used = 0) = (offer_total_percentage = 0)",
+            ),
         ),
         (
             "offer percentages are proportional to the days",
-            users_where_not("abs(offer_50_percentage * offer_total_days_used - offer_total_percentage * offer_50_days_used) <= 0.01 * greatest(offer_total_days_used, 1)"),
+            users_where_not(
+                "abs(offer_50_percentage * offer_total_days_used - offer_total_percentage * offer_50_days_used) <= 0.01 * greatest(offer_total_days_used, 1)",
+            ),
         ),
     ];
 
@@ -235,11 +289,8 @@ async fn seeded_users_are_internally_consistent_row_by_row() {
                 count(DISTINCT ({t} - day) / 7) FILTER (WHERE day > {t} - 84) AS weeks \
          FROM cdp.user_daily_activity GROUP BY user_id"
     );
-    let joined = |condition: &str| {
-        format!(
-            "SELECT count(*) AS n FROM public.users u LEFT JOIN ({per_user}) a USING (user_id) WHERE NOT coalesce(({condition}), false)"
-        )
-    };
+    let joined =
+        |condition: &str| format!("SELECT count(*) AS n FROM public.users u LEFT JOIN ({per_user}) a USING (user_id) WHERE NOT coalesce(({condition}), false)");
     rules.extend([
         ("activity only for existing users", "SELECT count(*) AS n FROM cdp.user_daily_activity a WHERE NOT EXISTS (SELECT 1 FROM public.users u WHERE u.user_id = a.user_id)".to_string()),
         ("activity within the window", format!("SELECT count(*) AS n FROM cdp.user_daily_activity WHERE day < {w} OR day > {t}")),
@@ -380,12 +431,9 @@ async fn seeded_users_are_internally_consistent_row_by_row() {
 async fn fingerprint(db: &TestDb) -> Vec<String> {
     let mut conn = db.conn().await;
     let mut digests = Vec::new();
-    for (table, key) in [
-        ("public.users", "user_id"),
-        ("cdp.user_daily_activity", "user_id, day"),
-        ("cdp.identities", "user_id"),
-        ("cdp.ingestion_batches", "id"),
-    ] {
+    for (table, key) in
+        [("public.users", "user_id"), ("cdp.user_daily_activity", "user_id, day"), ("cdp.identities", "user_id"), ("cdp.ingestion_batches", "id")]
+    {
         let sql = format!("SELECT md5(coalesce(string_agg(t::text, E'\\n' ORDER BY {key}), '')) AS md5 FROM {table} t");
         digests.push(diesel::sql_query(&sql).get_result::<Digest>(&mut conn).await.unwrap_or_else(|e| panic!("{sql}: {e}")).md5);
     }
@@ -432,11 +480,21 @@ async fn seeding_today_writes_nothing_after_the_moment_it_runs() {
         (
             "no account, listing or transaction after now",
             // greatest() skips the dates that are not set.
-            users_where_not("greatest(user_account_creation_date, first_paid_listing_date, last_paid_listing_date, first_transaction_date, last_transaction_date) <= localtimestamp"),
+            users_where_not(
+                "greatest(user_account_creation_date, first_paid_listing_date, last_paid_listing_date, first_transaction_date, last_transaction_date) <= localtimestamp",
+            ),
         ),
-        ("dates stay ordered", users_where_not("user_account_creation_date <= coalesce(first_transaction_date, user_account_creation_date) AND coalesce(first_transaction_date <= first_paid_listing_date, true) AND coalesce(last_paid_listing_date <= last_transaction_date, true)")),
+        (
+            "dates stay ordered",
+            users_where_not(
+                "user_account_creation_date <= coalesce(first_transaction_date, user_account_creation_date) AND coalesce(first_transaction_date <= first_paid_listing_date, true) AND coalesce(last_paid_listing_date <= last_transaction_date, true)",
+            ),
+        ),
         ("no identity refreshed after now", "SELECT count(*) AS n FROM cdp.identities WHERE updated_at > now()".to_string()),
-        ("no batch after now, each ends after it starts", "SELECT count(*) AS n FROM cdp.ingestion_batches WHERE finished_at > now() OR finished_at <= started_at".to_string()),
+        (
+            "no batch after now, each ends after it starts",
+            "SELECT count(*) AS n FROM cdp.ingestion_batches WHERE finished_at > now() OR finished_at <= started_at".to_string(),
+        ),
         (
             "today still has its three succeeded loads",
             format!("SELECT 3 - count(DISTINCT source) AS n FROM cdp.ingestion_batches WHERE status = 'succeeded' AND started_at::date = {t}"),
@@ -524,7 +582,10 @@ mod history {
             ("New private sellers", format!("lower(user_type) = 'individual' AND {} AND total_listings_count >= 1", within("user_account_creation_date", 30))),
             (
                 "High-value property agents",
-                format!("lower(user_type) = 'agency' AND lower(favorite_vertical) = 'property' AND total_credits_spent >= 10000 AND {}", more_than("user_account_creation_date", 180)),
+                format!(
+                    "lower(user_type) = 'agency' AND lower(favorite_vertical) = 'property' AND total_credits_spent >= 10000 AND {}",
+                    more_than("user_account_creation_date", 180)
+                ),
             ),
             (
                 "Lapsed spenders to win back",
@@ -595,12 +656,19 @@ mod history {
         // member still to accept, one disabled since.
         assert_eq!(number(&db, "SELECT count(DISTINCT role) AS n FROM cdp.platform_users").await, 5);
         for role in ["super_admin", "admin", "growth_manager", "data_engineer", "read_only"] {
-            assert!(number(&db, &format!("SELECT count(*) AS n FROM cdp.platform_users WHERE role = '{role}' AND status = 'active'")).await >= 1, "an active {role}");
+            assert!(
+                number(&db, &format!("SELECT count(*) AS n FROM cdp.platform_users WHERE role = '{role}' AND status = 'active'")).await >= 1,
+                "an active {role}"
+            );
         }
         assert_eq!(number(&db, "SELECT count(*) AS n FROM cdp.platform_users WHERE status = 'invited'").await, 1);
         assert_eq!(number(&db, "SELECT count(*) AS n FROM cdp.platform_users WHERE status = 'disabled'").await, 1);
         assert_eq!(number(&db, "SELECT count(*) AS n FROM cdp.platform_users WHERE created_by IS NOT NULL").await, story::TEAM.len() as i64);
-        assert_eq!(number(&db, "SELECT count(*) AS n FROM cdp.platform_users WHERE password_hash IS NULL AND status = 'active'").await, 0, "accepted, with a password nobody knows");
+        assert_eq!(
+            number(&db, "SELECT count(*) AS n FROM cdp.platform_users WHERE password_hash IS NULL AND status = 'active'").await,
+            0,
+            "accepted, with a password nobody knows"
+        );
 
         // Cohorts: size points on several past days, and members matching their condition as
         // of the day of their last refresh.
@@ -623,14 +691,17 @@ mod history {
             assert!(size > 0, "{name} has members");
             assert_eq!(number(&db, &format!("SELECT count(*) AS n FROM ({members}) m")).await, size, "{name}: members = an SQL count of its condition");
             assert_eq!(
-                number(&db, &format!("SELECT count(*) AS n FROM (({expected}) EXCEPT ({members})) d")).await + number(&db, &format!("SELECT count(*) AS n FROM (({members}) EXCEPT ({expected})) d")).await,
+                number(&db, &format!("SELECT count(*) AS n FROM (({expected}) EXCEPT ({members})) d")).await
+                    + number(&db, &format!("SELECT count(*) AS n FROM (({members}) EXCEPT ({expected})) d")).await,
                 0,
                 "{name}: the same users"
             );
             assert_eq!(number(&db, &format!("SELECT size AS n FROM cdp.cohorts WHERE name = '{name}'")).await, size);
         }
         assert!(
-            number(&db, "SELECT count(*) AS n FROM (SELECT cohort_id FROM cdp.cohort_size_history GROUP BY cohort_id HAVING count(DISTINCT size) >= 2) c").await >= 2,
+            number(&db, "SELECT count(*) AS n FROM (SELECT cohort_id FROM cdp.cohort_size_history GROUP BY cohort_id HAVING count(DISTINCT size) >= 2) c")
+                .await
+                >= 2,
             "sizes change over time"
         );
 
@@ -638,7 +709,12 @@ mod history {
         assert_eq!(number(&db, "SELECT count(*) AS n FROM cdp.promotions WHERE status = 'active'").await, 1);
         assert_eq!(number(&db, "SELECT count(*) AS n FROM cdp.promotions WHERE status = 'draft'").await, 1);
         assert!(
-            number(&db, "SELECT count(*) AS n FROM cdp.promotions p WHERE p.status = 'expired' AND EXISTS (SELECT 1 FROM cdp.redemptions r WHERE r.promotion_id = p.id)").await >= 1,
+            number(
+                &db,
+                "SELECT count(*) AS n FROM cdp.promotions p WHERE p.status = 'expired' AND EXISTS (SELECT 1 FROM cdp.redemptions r WHERE r.promotion_id = p.id)"
+            )
+            .await
+                >= 1,
             "an expired promotion with ledger rows"
         );
         assert_eq!(number(&db, "SELECT count(*) AS n FROM cdp.promotions WHERE status = 'expired'").await, 4);
@@ -685,29 +761,75 @@ mod history {
         };
         let by = "a.actor_kind = 'platform_user' AND a.actor_id";
         let trail = [
-            ("invitations by the inviter", missing("platform_user.invite", "cdp.platform_users x WHERE x.created_by IS NOT NULL AND", &format!("{by} = x.created_by AND a.resource_id = x.id::text AND a.created_at = x.created_at"))),
+            (
+                "invitations by the inviter",
+                missing(
+                    "platform_user.invite",
+                    "cdp.platform_users x WHERE x.created_by IS NOT NULL AND",
+                    &format!("{by} = x.created_by AND a.resource_id = x.id::text AND a.created_at = x.created_at"),
+                ),
+            ),
             (
                 "acceptances by the invited",
-                missing("auth.accept_invitation", "cdp.platform_users x WHERE x.created_by IS NOT NULL AND x.status <> 'invited' AND", &format!("{by} = x.id AND a.created_at = x.last_sign_in_at")),
+                missing(
+                    "auth.accept_invitation",
+                    "cdp.platform_users x WHERE x.created_by IS NOT NULL AND x.status <> 'invited' AND",
+                    &format!("{by} = x.id AND a.created_at = x.last_sign_in_at"),
+                ),
             ),
             (
                 "the disable by an admin",
-                missing("platform_user.disable", "cdp.platform_users x WHERE x.status = 'disabled' AND", &format!("{by} IN (SELECT id FROM cdp.platform_users WHERE role = 'admin') AND a.resource_id = x.id::text AND a.created_at = x.disabled_at")),
+                missing(
+                    "platform_user.disable",
+                    "cdp.platform_users x WHERE x.status = 'disabled' AND",
+                    &format!(
+                        "{by} IN (SELECT id FROM cdp.platform_users WHERE role = 'admin') AND a.resource_id = x.id::text AND a.created_at = x.disabled_at"
+                    ),
+                ),
             ),
-            ("credentials by an admin", missing("service_credential.create", "cdp.service_credentials x WHERE", &format!("{by} = x.created_by AND a.resource_id = x.id::text AND a.created_at = x.created_at"))),
-            ("cohorts by their creator", missing("cohort.create", "cdp.cohorts x WHERE", &format!("{by} = x.created_by AND a.resource_id = x.id::text AND a.created_at = x.created_at"))),
-            ("promotions by their creator", missing("promotion.create", "cdp.promotions x WHERE", &format!("{by} = x.created_by AND a.resource_id = x.id::text AND a.created_at = x.created_at"))),
+            (
+                "credentials by an admin",
+                missing(
+                    "service_credential.create",
+                    "cdp.service_credentials x WHERE",
+                    &format!("{by} = x.created_by AND a.resource_id = x.id::text AND a.created_at = x.created_at"),
+                ),
+            ),
+            (
+                "cohorts by their creator",
+                missing("cohort.create", "cdp.cohorts x WHERE", &format!("{by} = x.created_by AND a.resource_id = x.id::text AND a.created_at = x.created_at")),
+            ),
+            (
+                "promotions by their creator",
+                missing(
+                    "promotion.create",
+                    "cdp.promotions x WHERE",
+                    &format!("{by} = x.created_by AND a.resource_id = x.id::text AND a.created_at = x.created_at"),
+                ),
+            ),
             (
                 "activations",
-                missing("promotion.activate", "cdp.promotions x WHERE x.activated_at IS NOT NULL AND", "a.actor_kind = 'platform_user' AND a.resource_id = x.id::text AND a.created_at = x.activated_at"),
+                missing(
+                    "promotion.activate",
+                    "cdp.promotions x WHERE x.activated_at IS NOT NULL AND",
+                    "a.actor_kind = 'platform_user' AND a.resource_id = x.id::text AND a.created_at = x.activated_at",
+                ),
             ),
             (
                 "expiries by the system at the end",
-                missing("promotion.expire", "cdp.promotions x WHERE x.status = 'expired' AND", "a.actor_kind = 'system' AND a.resource_id = x.id::text AND a.created_at = x.ended_at AND x.ended_at = x.ends_at"),
+                missing(
+                    "promotion.expire",
+                    "cdp.promotions x WHERE x.status = 'expired' AND",
+                    "a.actor_kind = 'system' AND a.resource_id = x.id::text AND a.created_at = x.ended_at AND x.ended_at = x.ends_at",
+                ),
             ),
             (
                 "syncs by who asked",
-                missing("cohort.sync", "cdp.integration_sync_runs x WHERE", &format!("{by} = x.requested_by AND a.resource_id = x.resource_id AND (a.after->>'run_id')::bigint = x.id AND a.created_at = x.created_at")),
+                missing(
+                    "cohort.sync",
+                    "cdp.integration_sync_runs x WHERE",
+                    &format!("{by} = x.requested_by AND a.resource_id = x.resource_id AND (a.after->>'run_id')::bigint = x.id AND a.created_at = x.created_at"),
+                ),
             ),
             (
                 "every actor held the permission of what they did",
@@ -731,7 +853,11 @@ mod history {
         assert!(broken.is_empty(), "audit trail:\n{}", broken.join("\n"));
         assert_eq!(number(&db, "SELECT count(*) AS n FROM cdp.audit_log WHERE request_id LIKE 'seed-%'").await, report.audit_rows as i64);
         for action in ["cohort.update", "cohort.refresh", "promotion.update"] {
-            assert_eq!(number(&db, &format!("SELECT count(*) AS n FROM cdp.audit_log WHERE action = '{action}' AND actor_kind = 'platform_user'")).await, 1, "{action}");
+            assert_eq!(
+                number(&db, &format!("SELECT count(*) AS n FROM cdp.audit_log WHERE action = '{action}' AND actor_kind = 'platform_user'")).await,
+                1,
+                "{action}"
+            );
         }
 
         // Nothing dated after now, and the story before its last day.
@@ -759,7 +885,8 @@ mod history {
         let admin = fixtures::admin_token(&app).await;
         let mut cohorts = CohortServiceClient::new(app.channel.clone());
         let mut promotions = PromotionServiceClient::new(app.channel.clone());
-        let list = cohorts.list_cohorts(authed(pb::ListCohortsRequest { page_size: 10, ..Default::default() }, &admin)).await.expect("ListCohorts").into_inner();
+        let list =
+            cohorts.list_cohorts(authed(pb::ListCohortsRequest { page_size: 10, ..Default::default() }, &admin)).await.expect("ListCohorts").into_inner();
         let at_risk = list.cohorts.iter().find(|c| c.name == "Car dealers at risk").expect("the cohort is listed");
         let range = pb::DateRange { start_date: (last_day - chrono::Duration::days(60)).to_string(), end_date: last_day.to_string() };
         let history = cohorts
@@ -771,7 +898,14 @@ mod history {
         assert!(history.points.iter().filter(|p| p.joined > 0).count() >= 2, "joiners on several days");
         let estimate = promotions
             .estimate_promotion(authed(
-                pb::EstimatePromotionRequest { promotion: Some(pb::Promotion { cohort_id: at_risk.id, r#type: pb::PromotionType::BonusCredits as i32, value: 100.0, ..Default::default() }) },
+                pb::EstimatePromotionRequest {
+                    promotion: Some(pb::Promotion {
+                        cohort_id: at_risk.id,
+                        r#type: pb::PromotionType::BonusCredits as i32,
+                        value: 100.0,
+                        ..Default::default()
+                    }),
+                },
                 &admin,
             ))
             .await
@@ -780,7 +914,10 @@ mod history {
         assert!(estimate.has_history && estimate.similar_promotions == 2, "{estimate:?}");
         assert!(estimate.conflicts.iter().any(|c| c.window_overlaps), "the running promotion targets the same dealers: {estimate:?}");
         let running = promotions
-            .list_promotions(authed(pb::ListPromotionsRequest { page_size: 20, statuses: vec![pb::PromotionStatus::Active as i32], ..Default::default() }, &admin))
+            .list_promotions(authed(
+                pb::ListPromotionsRequest { page_size: 20, statuses: vec![pb::PromotionStatus::Active as i32], ..Default::default() },
+                &admin,
+            ))
             .await
             .expect("ListPromotions")
             .into_inner();
@@ -798,8 +935,20 @@ mod history {
     async fn fingerprint(db: &TestDb) -> Vec<(String, String)> {
         let email = |column: &str| format!("(SELECT e.email FROM cdp.platform_users e WHERE e.id = {column})");
         let queries = [
-            ("platform users", format!("SELECT email, display_name, role, status, created_at, updated_at, last_sign_in_at, disabled_at, {} FROM cdp.platform_users t", email("t.created_by"))),
-            ("cohorts", format!("SELECT id, name, description, kind, definition, size, created_at, updated_at, last_refreshed_at, next_refresh_at, {} FROM cdp.cohorts t", email("t.created_by"))),
+            (
+                "platform users",
+                format!(
+                    "SELECT email, display_name, role, status, created_at, updated_at, last_sign_in_at, disabled_at, {} FROM cdp.platform_users t",
+                    email("t.created_by")
+                ),
+            ),
+            (
+                "cohorts",
+                format!(
+                    "SELECT id, name, description, kind, definition, size, created_at, updated_at, last_refreshed_at, next_refresh_at, {} FROM cdp.cohorts t",
+                    email("t.created_by")
+                ),
+            ),
             ("size history", "SELECT cohort_id, computed_at, size, joined, \"left\" FROM cdp.cohort_size_history".to_string()),
             ("members", "SELECT cohort_id, user_id, joined_at FROM cdp.cohort_members".to_string()),
             ("membership changes", "SELECT cohort_id, user_id, change, changed_at FROM cdp.cohort_membership_changes".to_string()),
@@ -819,7 +968,13 @@ mod history {
                         t.credits, t.status, t.redeemed_at FROM cdp.redemptions t JOIN cdp.promotions p ON p.id = t.promotion_id"
                     .to_string(),
             ),
-            ("sync runs", format!("SELECT id, integration, resource_id, status, counts, error, created_at, started_at, finished_at, {} FROM cdp.integration_sync_runs t", email("t.requested_by"))),
+            (
+                "sync runs",
+                format!(
+                    "SELECT id, integration, resource_id, status, counts, error, created_at, started_at, finished_at, {} FROM cdp.integration_sync_runs t",
+                    email("t.requested_by")
+                ),
+            ),
             (
                 "audit log",
                 format!(
@@ -893,7 +1048,9 @@ mod history {
         let running = number(&db, "SELECT id AS n FROM cdp.promotions WHERE status = 'active'").await;
         let keyspace = cdp_server::activation::Keyspace::new(&prefix);
         let shutdown = CancellationToken::new();
-        let worker = tokio::spawn(Worker::new(app.db.clone(), cdp_server::worker::registry(&app), 4, Duration::from_secs(30), Duration::from_millis(50)).run(shutdown.clone()));
+        let worker = tokio::spawn(
+            Worker::new(app.db.clone(), cdp_server::worker::registry(&app), 4, Duration::from_secs(30), Duration::from_millis(50)).run(shutdown.clone()),
+        );
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
             let generation: Option<i64> = redis.hget(&keyspace.promotion(running).state, "generation").await.expect("HGET");
@@ -906,7 +1063,11 @@ mod history {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         let used: Option<i64> = redis.get(&keyspace.promotion(running).used).await.expect("GET");
-        assert_eq!(used.unwrap_or(0), number(&db, &format!("SELECT redeemed_count AS n FROM cdp.promotions WHERE id = {running}")).await, "its counters come from the ledger");
+        assert_eq!(
+            used.unwrap_or(0),
+            number(&db, &format!("SELECT redeemed_count AS n FROM cdp.promotions WHERE id = {running}")).await,
+            "its counters come from the ledger"
+        );
         for expired in [1, 2, 3, 4] {
             let state: Option<String> = redis.hget(&keyspace.promotion(expired).state, "status").await.expect("HGET");
             assert_eq!(state, None, "expired promotion {expired} is not published");

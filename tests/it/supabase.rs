@@ -613,10 +613,7 @@ fn only_request(fake: &FakeGoTrue) -> Recorded {
 /// service-role bearer.
 fn assert_public_call(fake: &FakeGoTrue, r: &Recorded) {
     assert_eq!(r.header("apikey"), Some(fake.anon_key()), "public calls send the anon key: {r:#?}");
-    assert!(
-        r.header("authorization").is_none_or(|v| !v.contains(fake.service_role_key())),
-        "a public call must not carry the service-role key: {r:#?}"
-    );
+    assert!(r.header("authorization").is_none_or(|v| !v.contains(fake.service_role_key())), "a public call must not carry the service-role key: {r:#?}");
 }
 
 /// An admin GoTrue call: `apikey` plus `Authorization: Bearer <service role key>`.
@@ -651,9 +648,7 @@ fn assert_status_has_no_server_secrets(fake: &FakeGoTrue, what: &str, status: &t
 }
 
 async fn invite(app: &TestApp, admin: &str, email: &str, name: &str, role: pb::Role) -> Result<tonic::Response<pb::InvitePlatformUserResponse>, tonic::Status> {
-    users(app)
-        .invite_platform_user(authed(pb::InvitePlatformUserRequest { email: email.into(), display_name: name.into(), role: role as i32 }, admin))
-        .await
+    users(app).invite_platform_user(authed(pb::InvitePlatformUserRequest { email: email.into(), display_name: name.into(), role: role as i32 }, admin)).await
 }
 
 /// Invites `email` and accepts the invitation the way the web client does: the link's GoTrue
@@ -703,7 +698,10 @@ async fn bootstrap_creates_the_gotrue_user_and_sign_in_uses_the_password_grant_w
     // The platform user takes GoTrue's id, and no password hash is kept by the CDP.
     let rows = fixtures::count(
         &app,
-        &format!("SELECT count(*) AS n FROM cdp.platform_users WHERE id = '{}' AND role = 'super_admin' AND status = 'active' AND password_hash IS NULL", gotrue_admin.id),
+        &format!(
+            "SELECT count(*) AS n FROM cdp.platform_users WHERE id = '{}' AND role = 'super_admin' AND status = 'active' AND password_hash IS NULL",
+            gotrue_admin.id
+        ),
     )
     .await;
     assert_eq!(rows, 1);
@@ -942,7 +940,8 @@ async fn disabling_bans_at_gotrue_enabling_lifts_the_ban_and_hard_delete_deletes
 
     // A soft DeletePlatformUser is a disable: the same ban.
     fake.clear();
-    let deleted = users(&app).delete_platform_user(authed(pb::DeletePlatformUserRequest { id: id.to_string(), hard_delete: false }, &admin)).await.unwrap().into_inner();
+    let deleted =
+        users(&app).delete_platform_user(authed(pb::DeletePlatformUserRequest { id: id.to_string(), hard_delete: false }, &admin)).await.unwrap().into_inner();
     assert!(!deleted.deleted);
     let ban = only_request(&fake);
     assert_eq!((ban.method.as_str(), ban.path()), ("PUT", format!("/auth/v1/admin/users/{id}").as_str()));
@@ -950,7 +949,11 @@ async fn disabling_bans_at_gotrue_enabling_lifts_the_ban_and_hard_delete_deletes
 
     // Hard delete → DELETE /admin/users/{id}.
     fake.clear();
-    let deleted = users(&app).delete_platform_user(authed(pb::DeletePlatformUserRequest { id: id.to_string(), hard_delete: true }, &admin)).await.expect("hard delete").into_inner();
+    let deleted = users(&app)
+        .delete_platform_user(authed(pb::DeletePlatformUserRequest { id: id.to_string(), hard_delete: true }, &admin))
+        .await
+        .expect("hard delete")
+        .into_inner();
     assert!(deleted.deleted);
     let delete = only_request(&fake);
     assert_eq!((delete.method.as_str(), delete.path_and_query.clone()), ("DELETE", format!("/auth/v1/admin/users/{id}")));
@@ -993,10 +996,8 @@ async fn admin_password_reset_and_self_service_reset_send_recover_with_the_anon_
 
     // GoTrue's email rate limit (429 over_email_send_rate_limit) reaches the admin as such.
     fake.script("POST", "/auth/v1/recover", 429, json!({ "code": 429, "error_code": "over_email_send_rate_limit", "msg": "email rate limit exceeded" }));
-    let err = users(&app)
-        .reset_platform_user_password(authed(pb::ResetPlatformUserPasswordRequest { id: id.to_string() }, &admin))
-        .await
-        .expect_err("rate limited");
+    let err =
+        users(&app).reset_platform_user_password(authed(pb::ResetPlatformUserPasswordRequest { id: id.to_string() }, &admin)).await.expect_err("rate limited");
     assert_eq!((err.code(), reason(&err).as_str()), (Code::ResourceExhausted, "RATE_LIMITED"));
 }
 
@@ -1039,7 +1040,10 @@ async fn refresh_session_uses_the_refresh_token_grant_and_sign_out_logs_out_at_g
     assert_eq!(session.access_token, issued["access_token"].as_str().unwrap());
     assert_eq!(session.refresh_token, issued["refresh_token"].as_str().unwrap());
     assert_ne!(session.refresh_token, first.refresh_token);
-    users(&app).get_permissions(authed(pb::GetPermissionsRequest { platform_user_id: admin_id.clone() }, &session.access_token)).await.expect("the refreshed token works");
+    users(&app)
+        .get_permissions(authed(pb::GetPermissionsRequest { platform_user_id: admin_id.clone() }, &session.access_token))
+        .await
+        .expect("the refreshed token works");
 
     // GoTrue refresh tokens are single use: a replay is refused there, SESSION_INVALID here.
     fake.clear();

@@ -167,7 +167,14 @@ async fn search_finds_users_by_id_and_phone_digits_for_pii_readers_only() {
     let phone = sql_text(&app, &format!("SELECT phone::text AS s FROM public.users WHERE user_id = {id}")).await.expect("seeded users have phones");
     let digits = &phone[5..10];
     let (ids, total) = all_pages(&app, &admin, digits, None, "", 50).await;
-    let mut expected = sql_ids(&app, &format!("SELECT user_id FROM public.users WHERE phone::text LIKE '%{digits}%' OR user_id::text = '{}' ORDER BY user_id", digits.trim_start_matches('0'))).await;
+    let mut expected = sql_ids(
+        &app,
+        &format!(
+            "SELECT user_id FROM public.users WHERE phone::text LIKE '%{digits}%' OR user_id::text = '{}' ORDER BY user_id",
+            digits.trim_start_matches('0')
+        ),
+    )
+    .await;
     expected.dedup();
     assert!(ids.contains(&id));
     assert_eq!((ids, total), (expected.clone(), expected.len() as i64));
@@ -264,7 +271,8 @@ async fn get_user_returns_the_full_profile() {
     assert_eq!(plans.pro_credits_spent.map(|v| v.to_string()), sql_text(&app, &column("pro_credits_spent")).await);
     assert_eq!(addons.addon_vip_credits_spent.map(|v| v.to_string()), sql_text(&app, &column("addon_vip_credits_spent")).await);
     assert_eq!(offers.offer_total_days_used.map(|v| v.to_string()), sql_text(&app, &column("offer_total_days_used")).await);
-    let created = sql_text(&app, &format!("SELECT extract(epoch FROM user_account_creation_date)::bigint::text AS s FROM public.users WHERE user_id = {id}")).await;
+    let created =
+        sql_text(&app, &format!("SELECT extract(epoch FROM user_account_creation_date)::bigint::text AS s FROM public.users WHERE user_id = {id}")).await;
     assert_eq!(profile.account.unwrap().user_account_creation_date.map(|t| t.seconds.to_string()), created, "wall time read in the (UTC) reporting zone");
     assert_eq!(profile.cltv, wallet.total_credits_spent.unwrap_or(0) as f64, "CLTV = lifetime credits spent");
 
@@ -279,12 +287,20 @@ async fn get_user_returns_the_full_profile() {
     .load(&mut conn)
     .await
     .unwrap();
-    let shown: Vec<(String, i64, i64)> = profile.activity.iter().filter(|a| a.sessions > 0 || a.credits_spent > 0 || days.iter().any(|d| d.day == a.date)).map(|a| (a.date.clone(), a.sessions as i64, a.credits_spent)).collect();
+    let shown: Vec<(String, i64, i64)> = profile
+        .activity
+        .iter()
+        .filter(|a| a.sessions > 0 || a.credits_spent > 0 || days.iter().any(|d| d.day == a.date))
+        .map(|a| (a.date.clone(), a.sessions as i64, a.credits_spent))
+        .collect();
     assert_eq!(shown, days.iter().map(|d| (d.day.clone(), d.sessions, d.credits_spent)).collect::<Vec<_>>());
     assert!(!days.is_empty());
 
     // Identities, memberships of live cohorts, the computed stage, no promotions yet.
-    assert_eq!(Some(profile.identities.unwrap().amplitude_id), sql_text(&app, &format!("SELECT amplitude_id AS s FROM cdp.identities WHERE user_id = {id}")).await);
+    assert_eq!(
+        Some(profile.identities.unwrap().amplitude_id),
+        sql_text(&app, &format!("SELECT amplitude_id AS s FROM cdp.identities WHERE user_id = {id}")).await
+    );
     assert_eq!(profile.cohort_memberships.iter().map(|m| (m.cohort_id, m.name.as_str())).collect::<Vec<_>>(), vec![(900, "Power sellers")]);
     let stage = sql_text(&app, &format!("SELECT lifecycle_stage AS s FROM cdp.user_stats WHERE user_id = {id}")).await.unwrap();
     assert_eq!(profile.computed_lifecycle_stage, cdp_server::users::lifecycle_to_proto(Some(&stage)) as i32);
@@ -343,17 +359,29 @@ async fn update_user_changes_only_masked_cdp_attributes_and_is_audited() {
     assert_eq!(attrs.lifecycle_stage_override, 0);
     assert_eq!(attrs.updated_by, manager_id.to_string());
     assert_eq!(
-        sql_text(&app, &format!("SELECT account_status || '|' || array_to_string(tags, ',') || '|' || notes AS s FROM cdp.user_attributes WHERE user_id = {id}")).await.as_deref(),
+        sql_text(
+            &app,
+            &format!("SELECT account_status || '|' || array_to_string(tags, ',') || '|' || notes AS s FROM cdp.user_attributes WHERE user_id = {id}")
+        )
+        .await
+        .as_deref(),
         Some("under_review|vip,refund-risk|")
     );
     let mut conn = app.db.conn().await;
-    let audit: Vec<AuditRow> = diesel::sql_query(format!("SELECT action, before::text AS before, after::text AS after FROM cdp.audit_log WHERE resource_type = 'user' AND resource_id = '{id}'"))
-        .load(&mut conn)
-        .await
-        .unwrap();
+    let audit: Vec<AuditRow> = diesel::sql_query(format!(
+        "SELECT action, before::text AS before, after::text AS after FROM cdp.audit_log WHERE resource_type = 'user' AND resource_id = '{id}'"
+    ))
+    .load(&mut conn)
+    .await
+    .unwrap();
     assert_eq!(audit.len(), 1);
     assert_eq!(audit[0].action, "user.update");
-    assert!(audit[0].before.contains("\"account_status\": \"active\"") && audit[0].after.contains("\"under_review\""), "{} -> {}", audit[0].before, audit[0].after);
+    assert!(
+        audit[0].before.contains("\"account_status\": \"active\"") && audit[0].after.contains("\"under_review\""),
+        "{} -> {}",
+        audit[0].before,
+        audit[0].after
+    );
 
     // The override wins in the profile and in filters.
     let response = client(&app).update_user(authed(request(&["lifecycle_stage_override"]), &manager)).await.unwrap().into_inner();
@@ -447,7 +475,8 @@ async fn stats_refresh_matches_an_independent_computation() {
            WHEN back_on - before_gap > 30 THEN 'reactivated' \
            ELSE 'active' END AS stage FROM facts"
     );
-    let mismatches = count(&app, &format!("SELECT count(*) AS n FROM ({independent}) x JOIN cdp.user_stats s USING (user_id) WHERE s.lifecycle_stage <> x.stage")).await;
+    let mismatches =
+        count(&app, &format!("SELECT count(*) AS n FROM ({independent}) x JOIN cdp.user_stats s USING (user_id) WHERE s.lifecycle_stage <> x.stage")).await;
     assert_eq!(mismatches, 0);
     let stages = count(&app, "SELECT count(DISTINCT lifecycle_stage) AS n FROM cdp.user_stats").await;
     assert!(stages >= 5, "the seeded marketplace shows most stages, got {stages}");
@@ -460,11 +489,16 @@ async fn stats_refresh_matches_an_independent_computation() {
     let token = admin_token(&app).await;
     let fields = client(&app).list_user_fields(authed(pb::ListUserFieldsRequest {}, &token)).await.unwrap().into_inner().fields;
     let columns = count(&app, "SELECT count(*) AS n FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 'users'").await;
-    let column_names: Vec<String> = sql_ids_text(&app, "SELECT column_name::text AS s FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 'users'").await;
+    let column_names: Vec<String> =
+        sql_ids_text(&app, "SELECT column_name::text AS s FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 'users'").await;
     assert_eq!(columns, 81);
     assert!(column_names.iter().all(|c| fields.iter().any(|f| &f.name == c)), "every users column is a field");
     let vertical = fields.iter().find(|f| f.name == "favorite_vertical").unwrap();
-    let mut expected = sql_ids_text(&app, "SELECT lower(favorite_vertical) AS s FROM public.users WHERE favorite_vertical <> '' GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 100").await;
+    let mut expected = sql_ids_text(
+        &app,
+        "SELECT lower(favorite_vertical) AS s FROM public.users WHERE favorite_vertical <> '' GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 100",
+    )
+    .await;
     assert_eq!(vertical.values, std::mem::take(&mut expected));
     assert!(!vertical.values_exhaustive && vertical.sortable && vertical.distributable);
     let stage = fields.iter().find(|f| f.name == "lifecycle_stage").unwrap();

@@ -59,7 +59,11 @@ impl Redeemer {
             match self.client.clone().redeem_promotion(self.authed(request.clone())).await {
                 Ok(response) => {
                     let response = response.into_inner();
-                    return Ok(Outcome::Granted { redemption_id: response.redemption_id, benefit: response.benefit.unwrap_or_default(), replayed: response.replayed });
+                    return Ok(Outcome::Granted {
+                        redemption_id: response.redemption_id,
+                        benefit: response.benefit.unwrap_or_default(),
+                        replayed: response.replayed,
+                    });
                 }
                 // Safe to retry with the same key: it is counted once whatever happened.
                 Err(status) if matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded) && attempt < self.attempts => {

@@ -18,7 +18,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let order_credits = rest.first().map(|c| c.parse()).transpose()?;
     match redeemer.redeem(code, user_id.parse()?, order_id, order_credits).await? {
         Outcome::Granted { redemption_id, benefit, replayed } => {
-            println!("granted: redemption {redemption_id}, {} credits of benefit (value {}){}", benefit.credits, benefit.value, if replayed { ", replayed" } else { "" })
+            println!(
+                "granted: redemption {redemption_id}, {} credits of benefit (value {}){}",
+                benefit.credits,
+                benefit.value,
+                if replayed { ", replayed" } else { "" }
+            )
         }
         Outcome::Refused { reason } => println!("refused: {reason}"),
     }

@@ -61,13 +61,15 @@ pub async fn enqueue_activate(conn: &mut AsyncPgConnection, promotion_id: i64) -
 
 /// Queues the start of a SCHEDULED promotion at `at`.
 pub async fn enqueue_start(conn: &mut AsyncPgConnection, promotion_id: i64, at: DateTime<Utc>) -> diesel::QueryResult<()> {
-    let job = NewJob::new(START, serde_json::json!({ "promotion_id": promotion_id })).run_at(at).dedupe_key(format!("{promotion_id}@{}", at.timestamp_millis()));
+    let job =
+        NewJob::new(START, serde_json::json!({ "promotion_id": promotion_id })).run_at(at).dedupe_key(format!("{promotion_id}@{}", at.timestamp_millis()));
     crate::jobs::enqueue(conn, job).await.map(|_| ())
 }
 
 /// Queues the expiry of a promotion at its `ends_at`.
 pub async fn enqueue_expire(conn: &mut AsyncPgConnection, promotion_id: i64, at: DateTime<Utc>) -> diesel::QueryResult<()> {
-    let job = NewJob::new(EXPIRE, serde_json::json!({ "promotion_id": promotion_id })).run_at(at).dedupe_key(format!("{promotion_id}@{}", at.timestamp_millis()));
+    let job =
+        NewJob::new(EXPIRE, serde_json::json!({ "promotion_id": promotion_id })).run_at(at).dedupe_key(format!("{promotion_id}@{}", at.timestamp_millis()));
     crate::jobs::enqueue(conn, job).await.map(|_| ())
 }
 
@@ -94,7 +96,8 @@ fn system_context(job: &JobContext) -> RequestContext {
 }
 
 async fn audit_system(conn: &mut AsyncPgConnection, job: &JobContext, action: &str, before: &PromotionRow, after: &PromotionRow) -> diesel::QueryResult<()> {
-    let change = Change { action, resource_type: "promotion", resource_id: before.id.to_string(), before: Some(before.audit_view()), after: Some(after.audit_view()) };
+    let change =
+        Change { action, resource_type: "promotion", resource_id: before.id.to_string(), before: Some(before.audit_view()), after: Some(after.audit_view()) };
     audit::record_as(conn, &system_context(job), AuditActor::System, change).await
 }
 
@@ -156,7 +159,11 @@ impl JobHandler for StartJob {
         if before.status() != Status::Scheduled || !due {
             return Ok(());
         }
-        diesel::update(p::table.find(id)).set((p::status.eq(Status::Active.as_str()), p::updated_at.eq(Utc::now()))).execute(&mut tx).await.map_err(JobError::retry)?;
+        diesel::update(p::table.find(id))
+            .set((p::status.eq(Status::Active.as_str()), p::updated_at.eq(Utc::now())))
+            .execute(&mut tx)
+            .await
+            .map_err(JobError::retry)?;
         let started = lock(&mut tx, id).await.map_err(JobError::retry)?.ok_or_else(|| JobError::retry("promotion vanished"))?;
         audience::sync_with_cohort(&mut tx, &started).await.map_err(JobError::retry)?;
         let row = lock(&mut tx, id).await.map_err(JobError::retry)?.ok_or_else(|| JobError::retry("promotion vanished"))?;
@@ -224,7 +231,13 @@ pub async fn expire(activation: &Activation, id: i64, ctx: &RequestContext, now:
         .returning(PromotionRow::as_returning())
         .get_result(&mut tx)
         .await?;
-    let change = Change { action: "promotion.expire", resource_type: "promotion", resource_id: id.to_string(), before: Some(before.audit_view()), after: Some(row.audit_view()) };
+    let change = Change {
+        action: "promotion.expire",
+        resource_type: "promotion",
+        resource_id: id.to_string(),
+        before: Some(before.audit_view()),
+        after: Some(row.audit_view()),
+    };
     audit::record_as(&mut tx, ctx, AuditActor::System, change).await?;
     activation.publish_locked(&mut tx, &row, false).await?;
     tx.commit().await?;

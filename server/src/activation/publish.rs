@@ -116,12 +116,11 @@ impl Activation {
                     #[diesel(sql_type = Nullable<Text>)]
                     code: Option<String>,
                 }
-                let codes: Vec<UserCode> = sql_query(
-                    "SELECT user_id, code FROM cdp.promotion_audience WHERE promotion_id = $1 AND removed_at IS NULL AND code IS NOT NULL",
-                )
-                .bind::<BigInt, _>(row.id)
-                .load(conn)
-                .await?;
+                let codes: Vec<UserCode> =
+                    sql_query("SELECT user_id, code FROM cdp.promotion_audience WHERE promotion_id = $1 AND removed_at IS NULL AND code IS NOT NULL")
+                        .bind::<BigInt, _>(row.id)
+                        .load(conn)
+                        .await?;
                 let pairs: Vec<(i32, String)> = codes.into_iter().filter_map(|c| c.code.map(|code| (c.user_id, code))).collect();
                 built[2] = !pairs.is_empty();
                 self.write_hash(&building[2], &pairs).await?;
@@ -164,7 +163,11 @@ impl Activation {
     }
 
     /// Writes `pairs` into the hash `key` in pipelined slices, with a safety expiry.
-    async fn write_hash<F: redis::ToRedisArgs + Send + Sync, V: redis::ToRedisArgs + Send + Sync>(&self, key: &str, pairs: &[(F, V)]) -> Result<(), ActivationError> {
+    async fn write_hash<F: redis::ToRedisArgs + Send + Sync, V: redis::ToRedisArgs + Send + Sync>(
+        &self,
+        key: &str,
+        pairs: &[(F, V)],
+    ) -> Result<(), ActivationError> {
         let mut redis = self.redis.clone();
         for group in pairs.chunks(FIELDS_PER_COMMAND * COMMANDS_PER_PIPELINE) {
             let mut pipe = redis::pipe();

@@ -184,10 +184,7 @@ async fn reconcile_one(activation: &Activation, id: i64) -> Result<Vec<Drift>, A
                 let expected_budget = ledger_credits + in_flight.live.iter().map(|r| r.credits).sum::<i64>();
                 found("redis.used", expected_used, snapshot.used);
                 found("redis.budget", expected_budget, snapshot.budget);
-                let users_off = expected_users
-                    .iter()
-                    .filter(|(user, n)| snapshot.user_counts.get(user).copied().unwrap_or(0) != **n)
-                    .count()
+                let users_off = expected_users.iter().filter(|(user, n)| snapshot.user_counts.get(user).copied().unwrap_or(0) != **n).count()
                     + snapshot.user_counts.iter().filter(|(user, n)| **n != 0 && !expected_users.contains_key(user)).count();
                 found("redis.user_counts", 0, users_off as i64);
                 found("redis.abandoned_reservations", 0, in_flight.abandoned as i64);
@@ -226,11 +223,11 @@ fn parse_snapshot(values: &[redis::Value]) -> Option<Snapshot> {
     let counts = pairs(values.get(3)?)?;
     let pending = pairs(values.get(4)?)?;
     Some(Snapshot {
-        generation: int(values.get(0)?)?,
+        generation: int(values.first()?)?,
         used: int(values.get(1)?)?,
         budget: int(values.get(2)?)?,
-        user_counts: counts.chunks(2).filter_map(|c| Some((c.get(0)?.parse().ok()?, c.get(1)?.parse().ok()?))).collect(),
-        pending: pending.chunks(2).filter_map(|c| Some((c.get(0)?.clone(), c.get(1)?.clone()))).collect(),
+        user_counts: counts.chunks(2).filter_map(|c| Some((c.first()?.parse().ok()?, c.get(1)?.parse().ok()?))).collect(),
+        pending: pending.chunks(2).filter_map(|c| Some((c.first()?.clone(), c.get(1)?.clone()))).collect(),
     })
 }
 

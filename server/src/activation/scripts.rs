@@ -55,7 +55,12 @@ pub enum Reservation {
     Refused(Refusal),
     /// Reserved (or, for a dry run, would be): the generation to commit under, the credits
     /// the benefit is worth and the uses the user has left after it.
-    Granted { generation: i64, credits: i64, per_user_remaining: i32, benefit: StateBenefit },
+    Granted {
+        generation: i64,
+        credits: i64,
+        per_user_remaining: i32,
+        benefit: StateBenefit,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -242,13 +247,12 @@ pub async fn reserve(
         .arg(order_credits.unwrap_or(-1))
         .invoke_async(conn)
         .await?;
-    parse_reservation(&reply).ok_or_else(|| {
-        redis::RedisError::from((redis::ErrorKind::Parse, "unexpected reply from the reservation script", format!("{reply:?}")))
-    })
+    parse_reservation(&reply)
+        .ok_or_else(|| redis::RedisError::from((redis::ErrorKind::Parse, "unexpected reply from the reservation script", format!("{reply:?}"))))
 }
 
 fn parse_reservation(reply: &[String]) -> Option<Reservation> {
-    match reply.get(0)?.as_str() {
+    match reply.first()?.as_str() {
         "NOT_LOADED" => Some(Reservation::NotLoaded),
         "DUPLICATE" => Some(Reservation::Duplicate),
         "NEEDS_ORDER_CREDITS" => Some(Reservation::NeedsOrderCredits),
@@ -265,14 +269,8 @@ fn parse_reservation(reply: &[String]) -> Option<Reservation> {
 
 /// Releases a reservation whose ledger row did not commit. True when something was released.
 pub async fn release(conn: &mut impl ConnectionLike, keys: &PromotionKeys, idempotency_field: &str) -> RedisResult<bool> {
-    let released: i64 = RELEASE
-        .key(&keys.used)
-        .key(&keys.budget)
-        .key(&keys.user_counts)
-        .key(&keys.idempotency)
-        .arg(idempotency_field)
-        .invoke_async(conn)
-        .await?;
+    let released: i64 =
+        RELEASE.key(&keys.used).key(&keys.budget).key(&keys.user_counts).key(&keys.idempotency).arg(idempotency_field).invoke_async(conn).await?;
     Ok(released == 1)
 }
 
@@ -301,6 +299,7 @@ pub async fn give_back(conn: &mut impl ConnectionLike, keys: &PromotionKeys, gen
 
 /// Installs a rebuilt state: the built keys of `generation` replace the live ones. `built`
 /// says which of eligible, user_counts and codes were built (and so must still exist).
+#[allow(clippy::too_many_arguments)] // the script's arguments, each named at the call
 pub async fn install(
     conn: &mut impl ConnectionLike,
     keys: &PromotionKeys,

@@ -7,7 +7,10 @@
 use super::AdminError;
 use crate::{
     audit::{self, Change},
-    auth::{principal::{RequestContext, context}, secrets},
+    auth::{
+        principal::{RequestContext, context},
+        secrets,
+    },
     convert::{offset_token, opt_timestamp, page_size, parse_offset_token, timestamp},
     db::Db,
     error::parse_uuid,
@@ -47,7 +50,8 @@ struct CredentialRow {
 
 impl CredentialRow {
     fn to_proto(&self) -> pb::ServiceCredential {
-        let CredentialRow { id, name, scopes, key_prefix, status, created_by, created_at, last_used_at, previous_secret_expires_at, rotated_at, revoked_at } = self;
+        let CredentialRow { id, name, scopes, key_prefix, status, created_by, created_at, last_used_at, previous_secret_expires_at, rotated_at, revoked_at } =
+            self;
         pb::ServiceCredential {
             id: id.to_string(),
             name: name.clone(),
@@ -79,7 +83,7 @@ impl ServiceCredentialApi {
         scopes.sort();
         scopes.dedup();
         if scopes.is_empty() {
-            return Err(AdminError::InvalidField { field: "scopes", reason: format!("name at least one permission, e.g. {CREDENTIAL_ONLY_SCOPE}") }); 
+            return Err(AdminError::InvalidField { field: "scopes", reason: format!("name at least one permission, e.g. {CREDENTIAL_ONLY_SCOPE}") });
         }
         let mut tx = self.db.begin_as(&caller.claims).await?;
         let known: Vec<String> = p::table.select(p::name).load(&mut *tx).await?;
@@ -94,11 +98,28 @@ impl ServiceCredentialApi {
         let secret = secrets::random_token();
         let key_prefix = secrets::random_key_prefix();
         let row: CredentialRow = diesel::insert_into(c::table)
-            .values((c::name.eq(&name), c::scopes.eq(&scopes), c::key_prefix.eq(&key_prefix), c::secret_hash.eq(secrets::hash(&secret)), c::created_by.eq(caller.platform_user_id())))
+            .values((
+                c::name.eq(&name),
+                c::scopes.eq(&scopes),
+                c::key_prefix.eq(&key_prefix),
+                c::secret_hash.eq(secrets::hash(&secret)),
+                c::created_by.eq(caller.platform_user_id()),
+            ))
             .returning(CredentialRow::as_returning())
             .get_result(&mut *tx)
             .await?;
-        audit::record(&mut tx, ctx, Change { action: "service_credential.create", resource_type: "service_credential", resource_id: row.id.to_string(), before: None, after: Some(row.audit_view()) }).await?;
+        audit::record(
+            &mut tx,
+            ctx,
+            Change {
+                action: "service_credential.create",
+                resource_type: "service_credential",
+                resource_id: row.id.to_string(),
+                before: None,
+                after: Some(row.audit_view()),
+            },
+        )
+        .await?;
         tx.commit().await?;
         Ok(pb::CreateServiceCredentialResponse { service_credential: Some(row.to_proto()), secret: secrets::service_bearer(&key_prefix, &secret) })
     }
@@ -138,10 +159,18 @@ impl ServiceCredentialApi {
             .returning(CredentialRow::as_returning())
             .get_result(&mut *tx)
             .await?;
-        audit::record(&mut tx, ctx, Change {
-            action: "service_credential.rotate", resource_type: "service_credential", resource_id: id.to_string(),
-            before: Some(before.audit_view()), after: Some(serde_json::json!({ "previous_secret_valid_for_seconds": overlap.num_seconds() })),
-        }).await?;
+        audit::record(
+            &mut tx,
+            ctx,
+            Change {
+                action: "service_credential.rotate",
+                resource_type: "service_credential",
+                resource_id: id.to_string(),
+                before: Some(before.audit_view()),
+                after: Some(serde_json::json!({ "previous_secret_valid_for_seconds": overlap.num_seconds() })),
+            },
+        )
+        .await?;
         tx.commit().await?;
         Ok(pb::RotateServiceCredentialResponse { service_credential: Some(row.to_proto()), secret: secrets::service_bearer(&row.key_prefix, &secret) })
     }
@@ -162,11 +191,27 @@ impl ServiceCredentialApi {
             return Ok(before); // already revoked: nothing changes, nothing to audit
         }
         let row: CredentialRow = diesel::update(c::table.find(id))
-            .set((c::status.eq("revoked"), c::revoked_at.eq(Utc::now()), c::previous_secret_hash.eq(None::<Vec<u8>>), c::previous_secret_expires_at.eq(None::<DateTime<Utc>>)))
+            .set((
+                c::status.eq("revoked"),
+                c::revoked_at.eq(Utc::now()),
+                c::previous_secret_hash.eq(None::<Vec<u8>>),
+                c::previous_secret_expires_at.eq(None::<DateTime<Utc>>),
+            ))
             .returning(CredentialRow::as_returning())
             .get_result(&mut *tx)
             .await?;
-        audit::record(&mut tx, ctx, Change { action: "service_credential.revoke", resource_type: "service_credential", resource_id: id.to_string(), before: Some(before.audit_view()), after: Some(row.audit_view()) }).await?;
+        audit::record(
+            &mut tx,
+            ctx,
+            Change {
+                action: "service_credential.revoke",
+                resource_type: "service_credential",
+                resource_id: id.to_string(),
+                before: Some(before.audit_view()),
+                after: Some(row.audit_view()),
+            },
+        )
+        .await?;
         tx.commit().await?;
         Ok(row)
     }
@@ -174,12 +219,18 @@ impl ServiceCredentialApi {
 
 #[tonic::async_trait]
 impl ServiceCredentialService for ServiceCredentialApi {
-    async fn create_service_credential(&self, request: Request<pb::CreateServiceCredentialRequest>) -> Result<Response<pb::CreateServiceCredentialResponse>, Status> {
+    async fn create_service_credential(
+        &self,
+        request: Request<pb::CreateServiceCredentialRequest>,
+    ) -> Result<Response<pb::CreateServiceCredentialResponse>, Status> {
         let ctx = context(&request)?;
         Ok(Response::new(self.create(&ctx, request.into_inner()).await?))
     }
 
-    async fn list_service_credentials(&self, request: Request<pb::ListServiceCredentialsRequest>) -> Result<Response<pb::ListServiceCredentialsResponse>, Status> {
+    async fn list_service_credentials(
+        &self,
+        request: Request<pb::ListServiceCredentialsRequest>,
+    ) -> Result<Response<pb::ListServiceCredentialsResponse>, Status> {
         let ctx = context(&request)?;
         let pb::ListServiceCredentialsRequest { page_size: size, page_token, show_revoked } = request.into_inner();
         let limit = page_size(size)?;
@@ -200,18 +251,27 @@ impl ServiceCredentialService for ServiceCredentialApi {
             .map_err(crate::error::internal)?;
         tx.commit().await?;
         let next = if offset + (rows.len() as i64) < total { offset_token(offset + rows.len() as i64) } else { String::new() };
-        Ok(Response::new(pb::ListServiceCredentialsResponse { service_credentials: rows.iter().map(CredentialRow::to_proto).collect(), next_page_token: next, total_size: total }))
+        Ok(Response::new(pb::ListServiceCredentialsResponse {
+            service_credentials: rows.iter().map(CredentialRow::to_proto).collect(),
+            next_page_token: next,
+            total_size: total,
+        }))
     }
 
-    async fn rotate_service_credential(&self, request: Request<pb::RotateServiceCredentialRequest>) -> Result<Response<pb::RotateServiceCredentialResponse>, Status> {
+    async fn rotate_service_credential(
+        &self,
+        request: Request<pb::RotateServiceCredentialRequest>,
+    ) -> Result<Response<pb::RotateServiceCredentialResponse>, Status> {
         let ctx = context(&request)?;
         Ok(Response::new(self.rotate(&ctx, request.into_inner()).await?))
     }
 
-    async fn revoke_service_credential(&self, request: Request<pb::RevokeServiceCredentialRequest>) -> Result<Response<pb::RevokeServiceCredentialResponse>, Status> {
+    async fn revoke_service_credential(
+        &self,
+        request: Request<pb::RevokeServiceCredentialRequest>,
+    ) -> Result<Response<pb::RevokeServiceCredentialResponse>, Status> {
         let ctx = context(&request)?;
         let row = self.revoke(&ctx, request.into_inner()).await?;
         Ok(Response::new(pb::RevokeServiceCredentialResponse { service_credential: Some(row.to_proto()) }))
     }
 }
-

@@ -98,14 +98,8 @@ async fn find_for_update(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Platf
 /// Refuses a change that would leave no active super admin. Locks the super admin rows so
 /// two concurrent demotions cannot both pass.
 async fn ensure_another_super_admin(conn: &mut AsyncPgConnection, leaving: Uuid) -> Result<(), AdminError> {
-    let others: Vec<Uuid> = u::table
-        .filter(u::role.eq("super_admin"))
-        .filter(u::status.eq("active"))
-        .filter(u::id.ne(leaving))
-        .select(u::id)
-        .for_update()
-        .load(conn)
-        .await?;
+    let others: Vec<Uuid> =
+        u::table.filter(u::role.eq("super_admin")).filter(u::status.eq("active")).filter(u::id.ne(leaving)).select(u::id).for_update().load(conn).await?;
     if others.is_empty() {
         return Err(AdminError::Precondition("LAST_SUPER_ADMIN", "this is the last active super admin; make someone else super admin first".into()));
     }
@@ -181,21 +175,43 @@ impl PlatformUserApi {
     }
 
     #[allow(clippy::too_many_arguments)]
-    async fn insert_invited(&self, tx: &mut Tx, ctx: &RequestContext, caller: &Principal, id: Uuid, email: &str, display_name: &str, role: Role) -> Result<(PlatformUserRow, crate::auth::provider::Link), AdminError> {
+    async fn insert_invited(
+        &self,
+        tx: &mut Tx,
+        ctx: &RequestContext,
+        caller: &Principal,
+        id: Uuid,
+        email: &str,
+        display_name: &str,
+        role: Role,
+    ) -> Result<(PlatformUserRow, crate::auth::provider::Link), AdminError> {
         let row: PlatformUserRow = diesel::insert_into(u::table)
-            .values((u::id.eq(id), u::email.eq(email), u::display_name.eq(display_name), u::role.eq(role.as_str()), u::status.eq("invited"), u::created_by.eq(caller.platform_user_id())))
+            .values((
+                u::id.eq(id),
+                u::email.eq(email),
+                u::display_name.eq(display_name),
+                u::role.eq(role.as_str()),
+                u::status.eq("invited"),
+                u::created_by.eq(caller.platform_user_id()),
+            ))
             .returning(PlatformUserRow::as_returning())
             .get_result(&mut **tx)
             .await?;
         let link = self.provider.invitation_link(tx, id).await?;
-        audit::record(tx, ctx, Change { action: "platform_user.invite", resource_type: "platform_user", resource_id: id.to_string(), before: None, after: Some(row.audit_view()) }).await?;
+        audit::record(
+            tx,
+            ctx,
+            Change { action: "platform_user.invite", resource_type: "platform_user", resource_id: id.to_string(), before: None, after: Some(row.audit_view()) },
+        )
+        .await?;
         Ok((row, link))
     }
 
     async fn update(&self, ctx: &RequestContext, req: pb::UpdatePlatformUserRequest) -> Result<PlatformUserRow, AdminError> {
         let caller = ctx.principal().map_err(|_| AdminError::Forbidden("sign in first".into()))?;
         let user = req.platform_user.ok_or(AdminError::InvalidField { field: "platform_user", reason: "is required".into() })?;
-        let id = parse_uuid("platform_user.id", &user.id).map_err(|_| AdminError::InvalidField { field: "platform_user.id", reason: "must be a UUID".into() })?;
+        let id =
+            parse_uuid("platform_user.id", &user.id).map_err(|_| AdminError::InvalidField { field: "platform_user.id", reason: "must be a UUID".into() })?;
         let paths = req.update_mask.map(|m| m.paths).unwrap_or_default();
         if paths.is_empty() {
             return Err(AdminError::InvalidField { field: "update_mask", reason: "name at least one of display_name, role, status".into() });
@@ -229,7 +245,11 @@ impl PlatformUserApi {
                         // Enabling returns a user to where they were: active, or still invited
                         // if they never accepted.
                         Ok(pb::PlatformUserStatus::Active) if before.status == "disabled" => {
-                            if before.last_sign_in_at.is_some() { "active".into() } else { "invited".into() }
+                            if before.last_sign_in_at.is_some() {
+                                "active".into()
+                            } else {
+                                "invited".into()
+                            }
                         }
                         Ok(pb::PlatformUserStatus::Active) => before.status.clone(),
                         _ => return Err(AdminError::InvalidField { field: "platform_user.status", reason: "must be ACTIVE or DISABLED".into() }),
@@ -243,7 +263,12 @@ impl PlatformUserApi {
                         }
                     }
                 }
-                other => return Err(AdminError::InvalidField { field: "update_mask", reason: format!("{other:?} cannot be updated; use display_name, role or status") }),
+                other => {
+                    return Err(AdminError::InvalidField {
+                        field: "update_mask",
+                        reason: format!("{other:?} cannot be updated; use display_name, role or status"),
+                    });
+                }
             }
         }
         if after.display_name == before.display_name && after.role == before.role && after.status == before.status {
@@ -269,7 +294,12 @@ impl PlatformUserApi {
             _ if before.role != row.role => "platform_user.change_role",
             _ => "platform_user.update",
         };
-        audit::record(&mut tx, ctx, Change { action, resource_type: "platform_user", resource_id: id.to_string(), before: Some(before.audit_view()), after: Some(row.audit_view()) }).await?;
+        audit::record(
+            &mut tx,
+            ctx,
+            Change { action, resource_type: "platform_user", resource_id: id.to_string(), before: Some(before.audit_view()), after: Some(row.audit_view()) },
+        )
+        .await?;
         tx.commit().await?;
         Ok(row)
     }
@@ -288,7 +318,18 @@ impl PlatformUserApi {
         }
         if req.hard_delete {
             diesel::delete(u::table.find(id)).execute(&mut *tx).await?;
-            audit::record(&mut tx, ctx, Change { action: "platform_user.delete", resource_type: "platform_user", resource_id: id.to_string(), before: Some(before.audit_view()), after: None }).await?;
+            audit::record(
+                &mut tx,
+                ctx,
+                Change {
+                    action: "platform_user.delete",
+                    resource_type: "platform_user",
+                    resource_id: id.to_string(),
+                    before: Some(before.audit_view()),
+                    after: None,
+                },
+            )
+            .await?;
             self.provider.delete_identity(id).await?;
             tx.commit().await?;
             return Ok(pb::DeletePlatformUserResponse { platform_user: Some(before.to_proto()), deleted: true });
@@ -302,12 +343,27 @@ impl PlatformUserApi {
             .get_result(&mut *tx)
             .await?;
         self.provider.set_disabled(&mut tx, id, true).await?;
-        audit::record(&mut tx, ctx, Change { action: "platform_user.disable", resource_type: "platform_user", resource_id: id.to_string(), before: Some(before.audit_view()), after: Some(row.audit_view()) }).await?;
+        audit::record(
+            &mut tx,
+            ctx,
+            Change {
+                action: "platform_user.disable",
+                resource_type: "platform_user",
+                resource_id: id.to_string(),
+                before: Some(before.audit_view()),
+                after: Some(row.audit_view()),
+            },
+        )
+        .await?;
         tx.commit().await?;
         Ok(pb::DeletePlatformUserResponse { platform_user: Some(row.to_proto()), deleted: false })
     }
 
-    async fn reset_password(&self, ctx: &RequestContext, req: pb::ResetPlatformUserPasswordRequest) -> Result<pb::ResetPlatformUserPasswordResponse, AdminError> {
+    async fn reset_password(
+        &self,
+        ctx: &RequestContext,
+        req: pb::ResetPlatformUserPasswordRequest,
+    ) -> Result<pb::ResetPlatformUserPasswordResponse, AdminError> {
         let caller = ctx.principal().map_err(|_| AdminError::Forbidden("sign in first".into()))?;
         let id = parse_uuid("id", &req.id).map_err(|_| AdminError::InvalidField { field: "id", reason: "must be a UUID".into() })?;
         let mut tx = self.begin(ctx).await?;
@@ -322,7 +378,18 @@ impl PlatformUserApi {
         } else {
             self.provider.admin_reset_password(&mut tx, id, &target.email).await?
         };
-        audit::record(&mut tx, ctx, Change { action: "platform_user.reset_password", resource_type: "platform_user", resource_id: id.to_string(), before: None, after: Some(serde_json::json!({ "link": if link.is_some() { "issued" } else { "emailed" } })) }).await?;
+        audit::record(
+            &mut tx,
+            ctx,
+            Change {
+                action: "platform_user.reset_password",
+                resource_type: "platform_user",
+                resource_id: id.to_string(),
+                before: None,
+                after: Some(serde_json::json!({ "link": if link.is_some() { "issued" } else { "emailed" } })),
+            },
+        )
+        .await?;
         tx.commit().await?;
         Ok(pb::ResetPlatformUserPasswordResponse {
             email_sent: link.is_none(),
@@ -405,7 +472,10 @@ impl PlatformUserService for PlatformUserApi {
         Ok(Response::new(self.delete(&ctx, request.into_inner()).await?))
     }
 
-    async fn reset_platform_user_password(&self, request: Request<pb::ResetPlatformUserPasswordRequest>) -> Result<Response<pb::ResetPlatformUserPasswordResponse>, Status> {
+    async fn reset_platform_user_password(
+        &self,
+        request: Request<pb::ResetPlatformUserPasswordRequest>,
+    ) -> Result<Response<pb::ResetPlatformUserPasswordResponse>, Status> {
         let ctx = context(&request)?;
         Ok(Response::new(self.reset_password(&ctx, request.into_inner()).await?))
     }

@@ -24,9 +24,12 @@ impl RoleService for RoleApi {
     async fn list_roles(&self, request: Request<pb::ListRolesRequest>) -> Result<Response<pb::ListRolesResponse>, Status> {
         let ctx = context(&request)?;
         let mut tx = self.db.begin_as(&ctx.principal()?.claims).await?;
-        let roles: Vec<(String, String, String)> = r::table.order(r::rank).select((r::name, r::label, r::description)).load(&mut *tx).await.map_err(crate::error::internal)?;
-        let grants: Vec<(String, String)> = rp::table.select((rp::role, rp::permission)).order(rp::permission).load(&mut *tx).await.map_err(crate::error::internal)?;
-        let permissions: Vec<(String, String)> = p::table.order(p::name).select((p::name, p::description)).load(&mut *tx).await.map_err(crate::error::internal)?;
+        let roles: Vec<(String, String, String)> =
+            r::table.order(r::rank).select((r::name, r::label, r::description)).load(&mut *tx).await.map_err(crate::error::internal)?;
+        let grants: Vec<(String, String)> =
+            rp::table.select((rp::role, rp::permission)).order(rp::permission).load(&mut *tx).await.map_err(crate::error::internal)?;
+        let permissions: Vec<(String, String)> =
+            p::table.order(p::name).select((p::name, p::description)).load(&mut *tx).await.map_err(crate::error::internal)?;
         tx.commit().await?;
         Ok(Response::new(pb::ListRolesResponse {
             roles: roles
@@ -40,11 +43,7 @@ impl RoleService for RoleApi {
                 .collect(),
             permissions: permissions
                 .into_iter()
-                .map(|(name, description)| pb::Permission {
-                    service_credential_only: !grants.iter().any(|(_, p)| *p == name),
-                    name,
-                    description,
-                })
+                .map(|(name, description)| pb::Permission { service_credential_only: !grants.iter().any(|(_, p)| *p == name), name, description })
                 .collect(),
         }))
     }

@@ -3,7 +3,10 @@
 
 pub mod service;
 
-use crate::{auth::principal::{Actor, RequestContext}, schema::audit_log};
+use crate::{
+    auth::principal::{Actor, RequestContext},
+    schema::audit_log,
+};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::Value;
 

@@ -17,7 +17,20 @@ pub struct AuditLogApi {
     pub db: Db,
 }
 
-type Row = (i64, Option<uuid::Uuid>, Option<String>, String, String, String, String, Option<serde_json::Value>, Option<serde_json::Value>, Option<String>, Option<String>, chrono::DateTime<chrono::Utc>);
+type Row = (
+    i64,
+    Option<uuid::Uuid>,
+    Option<String>,
+    String,
+    String,
+    String,
+    String,
+    Option<serde_json::Value>,
+    Option<serde_json::Value>,
+    Option<String>,
+    Option<String>,
+    chrono::DateTime<chrono::Utc>,
+);
 
 pub fn entry_to_proto(row: Row) -> pb::AuditLogEntry {
     let (id, actor_id, actor_email, actor_kind, action, resource_type, resource_id, before, after, request_id, client_address, created_at) = row;
@@ -41,8 +54,33 @@ pub fn entry_to_proto(row: Row) -> pb::AuditLogEntry {
     }
 }
 
-pub const ENTRY_COLUMNS: (a::id, a::actor_id, a::actor_email, a::actor_kind, a::action, a::resource_type, a::resource_id, a::before, a::after, a::request_id, a::client_address, a::created_at) =
-    (a::id, a::actor_id, a::actor_email, a::actor_kind, a::action, a::resource_type, a::resource_id, a::before, a::after, a::request_id, a::client_address, a::created_at);
+pub const ENTRY_COLUMNS: (
+    a::id,
+    a::actor_id,
+    a::actor_email,
+    a::actor_kind,
+    a::action,
+    a::resource_type,
+    a::resource_id,
+    a::before,
+    a::after,
+    a::request_id,
+    a::client_address,
+    a::created_at,
+) = (
+    a::id,
+    a::actor_id,
+    a::actor_email,
+    a::actor_kind,
+    a::action,
+    a::resource_type,
+    a::resource_id,
+    a::before,
+    a::after,
+    a::request_id,
+    a::client_address,
+    a::created_at,
+);
 
 #[tonic::async_trait]
 impl AuditLogService for AuditLogApi {
@@ -54,10 +92,10 @@ impl AuditLogService for AuditLogApi {
         let actor = (!actor_id.is_empty()).then(|| parse_uuid("actor_id", &actor_id)).transpose()?;
         let start = start_time.map(|t| crate::convert::from_timestamp("start_time", t)).transpose()?;
         let end = end_time.map(|t| crate::convert::from_timestamp("end_time", t)).transpose()?;
-        if let (Some(s), Some(e)) = (start, end) {
-            if e < s {
-                return Err(invalid_field("end_time", "must not be before start_time"));
-            }
+        if let (Some(s), Some(e)) = (start, end)
+            && e < s
+        {
+            return Err(invalid_field("end_time", "must not be before start_time"));
         }
         // One filter, applied to both the page and the total.
         let filtered = || {

@@ -48,19 +48,17 @@ impl Authenticator {
         let Some((service, method)) = parse_cdp_path(path) else {
             return Ok(ctx);
         };
-        let access = access_for(service, method)
-            .ok_or_else(|| Status::unimplemented(format!("cdp.v1.{service}/{method} is not an RPC of this server")))?;
+        let access = access_for(service, method).ok_or_else(|| Status::unimplemented(format!("cdp.v1.{service}/{method} is not an RPC of this server")))?;
         if access == Access::Public {
             return Ok(ctx);
         }
-        let bearer = bearer_token(headers).ok_or_else(|| {
-            with_reason(Code::Unauthenticated, "TOKEN_MISSING", "sign in first: the request carries no bearer token")
-        })?;
+        let bearer =
+            bearer_token(headers).ok_or_else(|| with_reason(Code::Unauthenticated, "TOKEN_MISSING", "sign in first: the request carries no bearer token"))?;
         let principal = self.principal(bearer).await?;
-        if let Access::Permission(permission) = access {
-            if !principal.has(permission) {
-                return Err(permission_denied(permission));
-            }
+        if let Access::Permission(permission) = access
+            && !principal.has(permission)
+        {
+            return Err(permission_denied(permission));
         }
         ctx.principal = Some(principal);
         Ok(ctx)
@@ -85,13 +83,8 @@ impl Authenticator {
     async fn platform_principal(&self, user_id: uuid::Uuid, claims: serde_json::Value) -> Result<Principal, Status> {
         use schema::{platform_users as u, role_permissions as rp};
         let mut conn = self.db.conn().await?;
-        let row: Option<(String, String, String)> = u::table
-            .filter(u::id.eq(user_id))
-            .select((u::email, u::role, u::status))
-            .first(&mut conn)
-            .await
-            .optional()
-            .map_err(crate::error::internal)?;
+        let row: Option<(String, String, String)> =
+            u::table.filter(u::id.eq(user_id)).select((u::email, u::role, u::status)).first(&mut conn).await.optional().map_err(crate::error::internal)?;
         let Some((email, role, status)) = row else {
             return Err(with_reason(Code::Unauthenticated, "USER_UNKNOWN", "this account is not a CDP platform user"));
         };
@@ -99,12 +92,8 @@ impl Authenticator {
             return Err(with_reason(Code::Unauthenticated, "USER_DISABLED", "this account is disabled; ask an administrator"));
         }
         let role = Role::parse(&role).ok_or_else(|| crate::error::internal(format!("unknown role {role:?} in the database")))?;
-        let permissions: Vec<String> = rp::table
-            .filter(rp::role.eq(role.as_str()))
-            .select(rp::permission)
-            .load(&mut conn)
-            .await
-            .map_err(crate::error::internal)?;
+        let permissions: Vec<String> =
+            rp::table.filter(rp::role.eq(role.as_str())).select(rp::permission).load(&mut conn).await.map_err(crate::error::internal)?;
         Ok(Principal { actor: Actor::PlatformUser { id: user_id, email, role }, permissions: permissions.into_iter().collect(), claims })
     }
 
@@ -113,18 +102,19 @@ impl Authenticator {
         use schema::service_credentials as c;
         let refused = || with_reason(Code::Unauthenticated, "CREDENTIAL_INVALID", "the service credential is unknown, revoked or rotated out");
         let presented = secrets::hash(secret);
-        if let Some(cache) = &self.credentials {
-            if let Some((principal, record_use)) = cache.get(key_prefix, &presented) {
-                if record_use {
-                    self.record_use(principal.id());
-                }
-                return Ok(principal);
+        if let Some(cache) = &self.credentials
+            && let Some((principal, record_use)) = cache.get(key_prefix, &presented)
+        {
+            if record_use {
+                self.record_use(principal.id());
             }
+            return Ok(principal);
         }
         // Only what was read after the last invalidation may be cached.
         let generation = self.credentials.as_ref().map(|cache| cache.generation());
         let mut conn = self.db.conn().await?;
-        type Row = (uuid::Uuid, String, Vec<String>, String, Vec<u8>, Option<Vec<u8>>, Option<chrono::DateTime<chrono::Utc>>, Option<chrono::DateTime<chrono::Utc>>);
+        type Row =
+            (uuid::Uuid, String, Vec<String>, String, Vec<u8>, Option<Vec<u8>>, Option<chrono::DateTime<chrono::Utc>>, Option<chrono::DateTime<chrono::Utc>>);
         let row: Option<Row> = c::table
             .filter(c::key_prefix.eq(key_prefix))
             .select((c::id, c::name, c::scopes, c::status, c::secret_hash, c::previous_secret_hash, c::previous_secret_expires_at, c::last_used_at))
@@ -137,18 +127,13 @@ impl Authenticator {
         };
         let now = chrono::Utc::now();
         let matches_current = secrets::hashes_equal(&presented, &current);
-        let matches_previous = previous.as_deref().is_some_and(|p| secrets::hashes_equal(&presented, p))
-            && previous_expires.is_some_and(|at| at > now);
+        let matches_previous = previous.as_deref().is_some_and(|p| secrets::hashes_equal(&presented, p)) && previous_expires.is_some_and(|at| at > now);
         if status != "active" || !(matches_current || matches_previous) {
             return Err(refused());
         }
         // Record use at minute granularity: one write per credential per minute, not per call.
         if last_used.is_none_or(|at| now - at > chrono::Duration::seconds(60)) {
-            diesel::update(c::table.filter(c::id.eq(id)))
-                .set(c::last_used_at.eq(now))
-                .execute(&mut conn)
-                .await
-                .map_err(crate::error::internal)?;
+            diesel::update(c::table.filter(c::id.eq(id))).set(c::last_used_at.eq(now)).execute(&mut conn).await.map_err(crate::error::internal)?;
         }
         let claims = serde_json::json!({ "sub": id, "role": "cdp_service", "cdp_credential": id });
         let principal = Principal { actor: Actor::ServiceCredential { id, name }, permissions: scopes.into_iter().collect::<BTreeSet<_>>(), claims };
@@ -207,29 +192,23 @@ const CREDENTIAL_USE_GRANULARITY: std::time::Duration = std::time::Duration::fro
 
 impl CredentialCache {
     fn start(client: redis::Client, redis: redis::aio::ConnectionManager, channel: String) -> Arc<CredentialCache> {
-        let cache = Arc::new(CredentialCache {
-            entries: Default::default(),
-            generation: Default::default(),
-            listening: Default::default(),
-            channel,
-            redis,
-        });
+        let cache = Arc::new(CredentialCache { entries: Default::default(), generation: Default::default(), listening: Default::default(), channel, redis });
         let weak = Arc::downgrade(&cache);
         tokio::spawn(async move {
             use futures::StreamExt;
             loop {
                 let Some(cache) = weak.upgrade() else { return };
-                if let Ok(mut pubsub) = client.get_async_pubsub().await {
-                    if pubsub.subscribe(&cache.channel).await.is_ok() {
-                        cache.clear(); // whatever was announced while not listening
-                        cache.listening.store(true, std::sync::atomic::Ordering::SeqCst);
-                        drop(cache);
-                        let mut messages = pubsub.on_message();
-                        while messages.next().await.is_some() {
-                            match weak.upgrade() {
-                                Some(cache) => cache.clear(),
-                                None => return,
-                            }
+                if let Ok(mut pubsub) = client.get_async_pubsub().await
+                    && pubsub.subscribe(&cache.channel).await.is_ok()
+                {
+                    cache.clear(); // whatever was announced while not listening
+                    cache.listening.store(true, std::sync::atomic::Ordering::SeqCst);
+                    drop(cache);
+                    let mut messages = pubsub.on_message();
+                    while messages.next().await.is_some() {
+                        match weak.upgrade() {
+                            Some(cache) => cache.clear(),
+                            None => return,
                         }
                     }
                 }
@@ -369,10 +348,7 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let authenticator = self.authenticator.clone();
         Box::pin(async move {
-            let remote = request
-                .extensions()
-                .get::<tonic::transport::server::TcpConnectInfo>()
-                .and_then(|info| info.remote_addr());
+            let remote = request.extensions().get::<tonic::transport::server::TcpConnectInfo>().and_then(|info| info.remote_addr());
             // Rotating or revoking a credential empties the credential cache before it is answered.
             let changes_credentials = matches!(
                 request.uri().path(),

@@ -15,6 +15,9 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use std::time::Duration;
 use uuid::Uuid;
 
+/// A one-time link's token row: id, platform user, expiry, use.
+type LinkRow = (Uuid, Uuid, DateTime<Utc>, Option<DateTime<Utc>>);
+
 pub struct LocalProvider {
     pub signer: TokenSigner,
     pub refresh_ttl: Duration,
@@ -31,12 +34,8 @@ fn after(ttl: Duration) -> DateTime<Utc> {
 impl LocalProvider {
     pub async fn sign_in(&self, db: &Db, ctx: &RequestContext, email: &str, password_text: &str) -> Result<IssuedSession, AuthError> {
         let mut tx = db.begin_system().await?;
-        let row: Option<(Uuid, String, String, Option<String>)> = u::table
-            .filter(lower(u::email).eq(lower(email)))
-            .select((u::id, u::email, u::status, u::password_hash))
-            .first(&mut *tx)
-            .await
-            .optional()?;
+        let row: Option<(Uuid, String, String, Option<String>)> =
+            u::table.filter(lower(u::email).eq(lower(email))).select((u::id, u::email, u::status, u::password_hash)).first(&mut *tx).await.optional()?;
         let stored = row.as_ref().and_then(|r| r.3.clone());
         let valid = password::verify(password_text.to_string(), stored).await?;
         let Some((id, email, status, _)) = row.filter(|_| valid) else {
@@ -50,9 +49,13 @@ impl LocalProvider {
         }
         let session = self.issue_session(&mut tx, id, &email).await?;
         diesel::update(u::table.find(id)).set(u::last_sign_in_at.eq(Utc::now())).execute(&mut *tx).await?;
-        audit::record_as(&mut tx, ctx, AuditActor::PlatformUser { id, email }, Change {
-            action: "auth.sign_in", resource_type: "platform_user", resource_id: id.to_string(), before: None, after: None,
-        }).await?;
+        audit::record_as(
+            &mut tx,
+            ctx,
+            AuditActor::PlatformUser { id, email },
+            Change { action: "auth.sign_in", resource_type: "platform_user", resource_id: id.to_string(), before: None, after: None },
+        )
+        .await?;
         tx.commit().await?;
         Ok(session)
     }
@@ -61,7 +64,7 @@ impl LocalProvider {
     /// reused one (a sign of theft) ends every session of its user.
     pub async fn refresh(&self, db: &Db, refresh_token: &str) -> Result<IssuedSession, AuthError> {
         let mut tx = db.begin_system().await?;
-        let row: Option<(Uuid, Uuid, DateTime<Utc>, Option<DateTime<Utc>>)> = t::table
+        let row: Option<LinkRow> = t::table
             .filter(t::token_hash.eq(secrets::hash(refresh_token)).and(t::kind.eq("refresh")))
             .select((t::id, t::platform_user_id, t::expires_at, t::used_at))
             .for_update()
@@ -125,10 +128,19 @@ impl LocalProvider {
             .await?;
         revoke_refresh_tokens(&mut tx, user_id).await?;
         let action = if kind == "invite" { "auth.accept_invitation" } else { "auth.reset_password" };
-        audit::record_as(&mut tx, ctx, AuditActor::PlatformUser { id: user_id, email: email.clone() }, Change {
-            action, resource_type: "platform_user", resource_id: user_id.to_string(),
-            before: Some(serde_json::json!({ "status": status })), after: Some(serde_json::json!({ "status": "active" })),
-        }).await?;
+        audit::record_as(
+            &mut tx,
+            ctx,
+            AuditActor::PlatformUser { id: user_id, email: email.clone() },
+            Change {
+                action,
+                resource_type: "platform_user",
+                resource_id: user_id.to_string(),
+                before: Some(serde_json::json!({ "status": status })),
+                after: Some(serde_json::json!({ "status": "active" })),
+            },
+        )
+        .await?;
         let session = self.issue_session(&mut tx, user_id, &email).await?;
         tx.commit().await?;
         Ok(session)

@@ -7,10 +7,7 @@ use super::AuthError;
 
 pub async fn hash(password: String) -> Result<String, AuthError> {
     tokio::task::spawn_blocking(move || {
-        Argon2::default()
-            .hash_password(password.as_bytes())
-            .map(|h| h.to_string())
-            .map_err(|e| AuthError::Internal(format!("hashing a password: {e}")))
+        Argon2::default().hash_password(password.as_bytes()).map(|h| h.to_string()).map_err(|e| AuthError::Internal(format!("hashing a password: {e}")))
     })
     .await
     .map_err(|e| AuthError::Internal(e.to_string()))?

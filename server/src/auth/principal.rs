@@ -109,27 +109,15 @@ impl RequestContext {
     /// Fails with PERMISSION_DENIED unless the caller holds `permission`.
     pub fn require(&self, permission: &str) -> Result<&Principal, Status> {
         let principal = self.principal()?;
-        if principal.has(permission) {
-            Ok(principal)
-        } else {
-            Err(permission_denied(permission))
-        }
+        if principal.has(permission) { Ok(principal) } else { Err(permission_denied(permission)) }
     }
 }
 
 pub fn permission_denied(permission: &str) -> Status {
-    crate::error::with_reason(
-        tonic::Code::PermissionDenied,
-        "PERMISSION_DENIED",
-        format!("your role does not have the permission {permission}"),
-    )
+    crate::error::with_reason(tonic::Code::PermissionDenied, "PERMISSION_DENIED", format!("your role does not have the permission {permission}"))
 }
 
 /// Reads the context the authentication layer attached to a request.
 pub fn context<T>(request: &tonic::Request<T>) -> Result<RequestContext, Status> {
-    request
-        .extensions()
-        .get::<RequestContext>()
-        .cloned()
-        .ok_or_else(|| crate::error::internal("request reached a handler without a RequestContext"))
+    request.extensions().get::<RequestContext>().cloned().ok_or_else(|| crate::error::internal("request reached a handler without a RequestContext"))
 }

@@ -42,11 +42,20 @@ impl IdentityProvider {
                 let mut tx = db.begin_system().await?;
                 ensure_active(&mut tx, session.user.id).await?;
                 diesel::update(u::table.find(session.user.id)).set(u::last_sign_in_at.eq(Utc::now())).execute(&mut *tx).await?;
-                audit::record_as(&mut tx, ctx, AuditActor::PlatformUser { id: session.user.id, email }, Change {
-                    action: "auth.sign_in", resource_type: "platform_user", resource_id: session.user.id.to_string(), before: None, after: None,
-                }).await?;
+                audit::record_as(
+                    &mut tx,
+                    ctx,
+                    AuditActor::PlatformUser { id: session.user.id, email },
+                    Change { action: "auth.sign_in", resource_type: "platform_user", resource_id: session.user.id.to_string(), before: None, after: None },
+                )
+                .await?;
                 tx.commit().await?;
-                Ok(IssuedSession { user_id: session.user.id, expires_at: session.expires_at(), access_token: session.access_token, refresh_token: session.refresh_token })
+                Ok(IssuedSession {
+                    user_id: session.user.id,
+                    expires_at: session.expires_at(),
+                    access_token: session.access_token,
+                    refresh_token: session.refresh_token,
+                })
             }
         }
     }
@@ -59,7 +68,12 @@ impl IdentityProvider {
                 let mut tx = db.begin_system().await?;
                 ensure_active(&mut tx, session.user.id).await?;
                 tx.commit().await?;
-                Ok(IssuedSession { user_id: session.user.id, expires_at: session.expires_at(), access_token: session.access_token, refresh_token: session.refresh_token })
+                Ok(IssuedSession {
+                    user_id: session.user.id,
+                    expires_at: session.expires_at(),
+                    access_token: session.access_token,
+                    refresh_token: session.refresh_token,
+                })
             }
         }
     }
@@ -105,9 +119,13 @@ impl IdentityProvider {
                     _ => {}
                 }
                 diesel::update(u::table.find(user.id)).set((u::status.eq("active"), u::updated_at.eq(Utc::now()))).execute(&mut *tx).await?;
-                audit::record_as(&mut tx, ctx, AuditActor::PlatformUser { id: user.id, email: email.clone() }, Change {
-                    action: "auth.reset_password", resource_type: "platform_user", resource_id: user.id.to_string(), before: None, after: None,
-                }).await?;
+                audit::record_as(
+                    &mut tx,
+                    ctx,
+                    AuditActor::PlatformUser { id: user.id, email: email.clone() },
+                    Change { action: "auth.reset_password", resource_type: "platform_user", resource_id: user.id.to_string(), before: None, after: None },
+                )
+                .await?;
                 tx.commit().await?;
                 self.sign_in(db, ctx, &email, new_password).await
             }
@@ -127,10 +145,10 @@ impl IdentityProvider {
 
     /// Undo of `create_invited_identity` when the database part of an invitation failed.
     pub async fn discard_identity(&self, id: Uuid) {
-        if let IdentityProvider::Supabase { gotrue, .. } = self {
-            if let Err(err) = gotrue.delete_user(id).await {
-                tracing::error!(user = %id, error = %err, "could not remove a half-created Supabase user");
-            }
+        if let IdentityProvider::Supabase { gotrue, .. } = self
+            && let Err(err) = gotrue.delete_user(id).await
+        {
+            tracing::error!(user = %id, error = %err, "could not remove a half-created Supabase user");
         }
     }
 
@@ -196,21 +214,39 @@ impl IdentityProvider {
         if existing > 0 {
             return Ok(false);
         }
-        password::check_strength(password_text, self.min_password_length())
-            .map_err(|_| AuthError::InvalidField { field: "CDP_BOOTSTRAP_ADMIN_PASSWORD", reason: format!("must be at least {} characters", self.min_password_length()) })?;
+        password::check_strength(password_text, self.min_password_length()).map_err(|_| AuthError::InvalidField {
+            field: "CDP_BOOTSTRAP_ADMIN_PASSWORD",
+            reason: format!("must be at least {} characters", self.min_password_length()),
+        })?;
         let (id, hash) = match self {
             IdentityProvider::Local(_) => (Uuid::new_v4(), Some(password::hash(password_text.to_string()).await?)),
             IdentityProvider::Supabase { gotrue, .. } => (gotrue.create_user(email, password_text).await?.id, None),
         };
         diesel::insert_into(u::table)
-            .values((u::id.eq(id), u::email.eq(email), u::display_name.eq("Administrator"), u::role.eq("super_admin"), u::status.eq("active"), u::password_hash.eq(hash)))
+            .values((
+                u::id.eq(id),
+                u::email.eq(email),
+                u::display_name.eq("Administrator"),
+                u::role.eq("super_admin"),
+                u::status.eq("active"),
+                u::password_hash.eq(hash),
+            ))
             .execute(&mut *tx)
             .await?;
         let ctx = RequestContext { principal: None, request_id: "bootstrap".into(), client_address: None };
-        audit::record_as(&mut tx, &ctx, AuditActor::System, Change {
-            action: "platform_user.bootstrap", resource_type: "platform_user", resource_id: id.to_string(),
-            before: None, after: Some(serde_json::json!({ "email": email, "role": "super_admin", "status": "active" })),
-        }).await?;
+        audit::record_as(
+            &mut tx,
+            &ctx,
+            AuditActor::System,
+            Change {
+                action: "platform_user.bootstrap",
+                resource_type: "platform_user",
+                resource_id: id.to_string(),
+                before: None,
+                after: Some(serde_json::json!({ "email": email, "role": "super_admin", "status": "active" })),
+            },
+        )
+        .await?;
         tx.commit().await?;
         Ok(true)
     }

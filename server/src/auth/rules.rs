@@ -19,57 +19,41 @@ use Access::{Permission, Public, SignedIn};
 pub fn access_for(service: &str, method: &str) -> Option<Access> {
     let rule = match (service, method) {
         ("AuthService", "GetCurrentUser") => SignedIn,
-        (
-            "AuthService",
-            "GetAuthConfig" | "SignIn" | "RefreshSession" | "SignOut" | "RequestPasswordReset" | "CompletePasswordReset",
-        ) => Public,
+        ("AuthService", "GetAuthConfig" | "SignIn" | "RefreshSession" | "SignOut" | "RequestPasswordReset" | "CompletePasswordReset") => Public,
 
         ("PlatformUserService", "ListPlatformUsers" | "GetPlatformUser") => Permission("platform_users.read"),
-        (
-            "PlatformUserService",
-            "InvitePlatformUser" | "UpdatePlatformUser" | "DeletePlatformUser" | "ResetPlatformUserPassword",
-        ) => Permission("platform_users.write"),
+        ("PlatformUserService", "InvitePlatformUser" | "UpdatePlatformUser" | "DeletePlatformUser" | "ResetPlatformUserPassword") => {
+            Permission("platform_users.write")
+        }
         // Anyone may read their own permissions; others' need platform_users.read (handler).
         ("PlatformUserService", "GetPermissions") => SignedIn,
         ("RoleService", "ListRoles") => Permission("roles.read"),
         ("AuditLogService", "ListAuditLogs") => Permission("audit.read"),
-        (
-            "ServiceCredentialService",
-            "CreateServiceCredential" | "ListServiceCredentials" | "RotateServiceCredential" | "RevokeServiceCredential",
-        ) => Permission("service_credentials.manage"),
-
-        ("DashboardService", "GetMetrics" | "GetUserSegments" | "GetAttributeDistribution" | "GetDataHealth") => {
-            Permission("dashboard.read")
+        ("ServiceCredentialService", "CreateServiceCredential" | "ListServiceCredentials" | "RotateServiceCredential" | "RevokeServiceCredential") => {
+            Permission("service_credentials.manage")
         }
+
+        ("DashboardService", "GetMetrics" | "GetUserSegments" | "GetAttributeDistribution" | "GetDataHealth") => Permission("dashboard.read"),
 
         ("UserService", "ListUsers" | "GetUser" | "ListUserFields") => Permission("users.read"),
         ("UserService", "UpdateUser") => Permission("users.write"),
 
         (
             "CohortService",
-            "ListCohorts" | "GetCohort" | "PreviewCohort" | "ListCohortMembers" | "GetCohortSizeHistory"
-            | "GetCohortUsage" | "ListCohortSyncs",
+            "ListCohorts" | "GetCohort" | "PreviewCohort" | "ListCohortMembers" | "GetCohortSizeHistory" | "GetCohortUsage" | "ListCohortSyncs",
         ) => Permission("cohorts.read"),
-        ("CohortService", "CreateCohort" | "UpdateCohort" | "DeleteCohort" | "RefreshCohort") => {
-            Permission("cohorts.write")
-        }
+        ("CohortService", "CreateCohort" | "UpdateCohort" | "DeleteCohort" | "RefreshCohort") => Permission("cohorts.write"),
         ("CohortService", "SyncCohort") => Permission("cohorts.sync"),
         ("CohortService", "ListAmplitudeCohorts" | "ImportAmplitudeCohort") => Permission("amplitude.import"),
 
-        (
-            "PromotionService",
-            "ListPromotions" | "GetPromotion" | "EstimatePromotion" | "ListRedemptions" | "GetPromotionStats",
-        ) => Permission("promotions.read"),
-        ("PromotionService", "CreatePromotion" | "UpdatePromotion" | "DeletePromotion") => {
-            Permission("promotions.write")
+        ("PromotionService", "ListPromotions" | "GetPromotion" | "EstimatePromotion" | "ListRedemptions" | "GetPromotionStats") => {
+            Permission("promotions.read")
         }
+        ("PromotionService", "CreatePromotion" | "UpdatePromotion" | "DeletePromotion") => Permission("promotions.write"),
         ("PromotionService", "ActivatePromotion" | "DeactivatePromotion") => Permission("promotions.activate"),
 
         // Service credentials only: no platform role holds promotions.redeem.
-        (
-            "RedemptionService",
-            "RedeemPromotion" | "ValidatePromotion" | "RevertRedemption" | "ListUserPromotions",
-        ) => Permission("promotions.redeem"),
+        ("RedemptionService", "RedeemPromotion" | "ValidatePromotion" | "RevertRedemption" | "ListUserPromotions") => Permission("promotions.redeem"),
 
         ("IntegrationService", "ListDags" | "GetIntegrationHealth") => Permission("integrations.read"),
         ("IntegrationService", "TriggerDag") => Permission("integrations.trigger"),

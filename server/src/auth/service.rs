@@ -2,9 +2,16 @@
 //! also set as an HttpOnly cookie so the web client can survive a reload without any script
 //! ever reading it; API clients use the token in the response body instead.
 
-use super::{AuthError, IssuedSession, principal::{Actor, RequestContext, context}, provider::IdentityProvider};
+use super::{
+    AuthError, IssuedSession,
+    principal::{Actor, RequestContext, context},
+    provider::IdentityProvider,
+};
 use crate::{
-    admin::{platform_users::{PlatformUserRow, find}, roles::permissions_of},
+    admin::{
+        platform_users::{PlatformUserRow, find},
+        roles::permissions_of,
+    },
     config::Config,
     db::Db,
     error::invalid_field,
@@ -47,9 +54,7 @@ impl AuthApi {
 
     fn cookie(&self, value: &str, max_age: i64) -> MetadataValue<tonic::metadata::Ascii> {
         let secure = if self.config.public_url.starts_with("https://") { "; Secure" } else { "" };
-        format!("{REFRESH_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}")
-            .parse()
-            .expect("cookie values are URL-safe base64")
+        format!("{REFRESH_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}").parse().expect("cookie values are URL-safe base64")
     }
 
     fn with_session_cookie<T>(&self, body: T, session: &IssuedSession) -> Response<T> {
@@ -174,7 +179,10 @@ impl AuthService for AuthApi {
         }
         let session = self.provider.complete_password_reset(&self.db, &ctx, &token, &new_password).await?;
         let (user, permissions) = self.user_view(&session).await?;
-        Ok(self.with_session_cookie(pb::CompletePasswordResetResponse { session: Some(Self::session_proto(&session)), user: Some(user.to_proto()), permissions }, &session))
+        Ok(self.with_session_cookie(
+            pb::CompletePasswordResetResponse { session: Some(Self::session_proto(&session)), user: Some(user.to_proto()), permissions },
+            &session,
+        ))
     }
 
     async fn get_current_user(&self, request: Request<pb::GetCurrentUserRequest>) -> Result<Response<pb::GetCurrentUserResponse>, Status> {

@@ -56,12 +56,7 @@ struct GoTrueErrorBody {
 
 impl GoTrueClient {
     pub fn new(config: &SupabaseConfig, http: reqwest::Client) -> Self {
-        GoTrueClient {
-            http,
-            base: format!("{}/auth/v1", config.url),
-            anon_key: config.anon_key.clone(),
-            service_role_key: config.service_role_key.clone(),
-        }
+        GoTrueClient { http, base: format!("{}/auth/v1", config.url), anon_key: config.anon_key.clone(), service_role_key: config.service_role_key.clone() }
     }
 
     fn public(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
@@ -69,10 +64,7 @@ impl GoTrueClient {
     }
 
     fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        self.http
-            .request(method, format!("{}{path}", self.base))
-            .header("apikey", &self.service_role_key)
-            .bearer_auth(&self.service_role_key)
+        self.http.request(method, format!("{}{path}", self.base)).header("apikey", &self.service_role_key).bearer_auth(&self.service_role_key)
     }
 
     /// `POST /token?grant_type=password`.

@@ -4,8 +4,15 @@
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, jwk::JwkSet};
 use serde::{Deserialize, Serialize};
-use std::{collections::HashMap, sync::Arc, time::{Duration, Instant}};
+use std::{
+    collections::HashMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 use tokio::sync::RwLock;
+
+/// Verification keys by kid, and when they were last fetched.
+type KeySet = (HashMap<String, (DecodingKey, Algorithm)>, Option<Instant>);
 
 /// The claims the local provider signs: the shape Supabase Auth issues (VENDOR-APIS §4).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -72,7 +79,7 @@ pub struct VerifiedToken {
 struct JwksCache {
     url: String,
     http: reqwest::Client,
-    keys: RwLock<(HashMap<String, (DecodingKey, Algorithm)>, Option<Instant>)>,
+    keys: RwLock<KeySet>,
 }
 
 const JWKS_MAX_AGE: Duration = Duration::from_secs(600);
@@ -135,9 +142,7 @@ impl TokenVerifier {
     pub fn new(secret: Option<&str>, jwks_url: Option<&str>, issuer: &str, audience: &str, http: reqwest::Client) -> Self {
         TokenVerifier {
             secret: secret.map(|s| Arc::new(DecodingKey::from_secret(s.as_bytes()))),
-            jwks: jwks_url.map(|url| {
-                Arc::new(JwksCache { url: url.to_string(), http, keys: RwLock::new((HashMap::new(), None)) })
-            }),
+            jwks: jwks_url.map(|url| Arc::new(JwksCache { url: url.to_string(), http, keys: RwLock::new((HashMap::new(), None)) })),
             issuer: issuer.into(),
             audience: audience.into(),
         }

@@ -164,7 +164,12 @@ mod tests {
 
     fn condition(field: &str, operator: pb::Operator, kind: Kind) -> pb::ConditionNode {
         pb::ConditionNode {
-            node: Some(Node::Condition(pb::Condition { field: field.into(), operator: operator as i32, value: Some(pb::Value { kind: Some(kind) }), value_to: None })),
+            node: Some(Node::Condition(pb::Condition {
+                field: field.into(),
+                operator: operator as i32,
+                value: Some(pb::Value { kind: Some(kind) }),
+                value_to: None,
+            })),
         }
     }
 

@@ -6,7 +6,10 @@
 use super::{CohortError, definition, store};
 use crate::promotions::{PromotionRef, usage_of_cohort};
 use cdp_proto::cdp::v1 as pb;
-use diesel::{QueryableByName, sql_query, sql_types::{Array, BigInt, Jsonb}};
+use diesel::{
+    QueryableByName, sql_query,
+    sql_types::{Array, BigInt, Jsonb},
+};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use std::collections::{HashMap, HashSet};
 
@@ -25,10 +28,7 @@ pub fn require_confirmation(promotions: &[PromotionRef], confirmed: bool, what: 
     let names: Vec<String> = guarded.iter().map(|p| format!("{:?} ({})", p.name, p.id)).collect();
     Err(CohortError::Precondition {
         reason: "AUDIENCE_CHANGE_NOT_CONFIRMED",
-        message: format!(
-            "{what} changes the audience of live or scheduled promotions {}; set confirm_audience_change to go ahead",
-            names.join(", ")
-        ),
+        message: format!("{what} changes the audience of live or scheduled promotions {}; set confirm_audience_change to go ahead", names.join(", ")),
         metadata: vec![("promotion_ids", guarded.iter().map(|p| p.id.to_string()).collect::<Vec<_>>().join(","))],
     })
 }

@@ -22,7 +22,10 @@ use diesel::{
     sql_types::{Array, BigInt, Nullable, Text, Timestamptz, Uuid as SqlUuid},
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use std::{collections::HashMap, time::{Duration, Instant}};
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant},
+};
 
 /// Downloads per calendar month (Growth and Enterprise plans) and per 10 minutes per app.
 pub const MONTHLY_DOWNLOADS: i64 = 500;
@@ -37,7 +40,10 @@ const POLL_BUDGET: Duration = Duration::from_secs(90);
 const STAGE_CHUNK: usize = 50_000;
 
 fn client(config: &Config, http: &reqwest::Client) -> Result<AmplitudeClient, CohortError> {
-    let amplitude = config.amplitude.as_ref().ok_or_else(|| CohortError::not_configured("Amplitude is not configured: set CDP_AMPLITUDE_API_KEY and CDP_AMPLITUDE_SECRET_KEY"))?;
+    let amplitude = config
+        .amplitude
+        .as_ref()
+        .ok_or_else(|| CohortError::not_configured("Amplitude is not configured: set CDP_AMPLITUDE_API_KEY and CDP_AMPLITUDE_SECRET_KEY"))?;
     Ok(AmplitudeClient::new(amplitude, http.clone()))
 }
 
@@ -87,11 +93,18 @@ struct Imported {
     imported_at: Option<DateTime<Utc>>,
 }
 
-pub async fn list_amplitude_cohorts(db: &Db, config: &Config, http: &reqwest::Client, ctx: &RequestContext, search: &str) -> Result<pb::ListAmplitudeCohortsResponse, CohortError> {
+pub async fn list_amplitude_cohorts(
+    db: &Db,
+    config: &Config,
+    http: &reqwest::Client,
+    ctx: &RequestContext,
+    search: &str,
+) -> Result<pb::ListAmplitudeCohortsResponse, CohortError> {
     let principal = ctx.principal().map_err(|_| CohortError::Internal("no principal".into()))?;
     let listings = client(config, http)?.list_cohorts().await.map_err(unreachable)?;
     let needle = search.trim().to_lowercase();
-    let mut listings: Vec<CohortListing> = listings.into_iter().filter(|c| !c.archived && (needle.is_empty() || c.name.to_lowercase().contains(&needle))).collect();
+    let mut listings: Vec<CohortListing> =
+        listings.into_iter().filter(|c| !c.archived && (needle.is_empty() || c.name.to_lowercase().contains(&needle))).collect();
     listings.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()).then(a.id.cmp(&b.id)));
 
     let mut tx = db.begin_as(&principal.claims).await?;
@@ -162,14 +175,20 @@ async fn reserve_download(db: &Db, ctx: &RequestContext, amplitude_cohort_id: &s
     if used.month >= MONTHLY_DOWNLOADS {
         return Err(CohortError::Exhausted {
             reason: "AMPLITUDE_QUOTA_EXHAUSTED",
-            message: format!("Amplitude's quota of {MONTHLY_DOWNLOADS} cohort downloads this month is used up; it resets on {}", next_month(Utc::now()).format("%Y-%m-%d")),
+            message: format!(
+                "Amplitude's quota of {MONTHLY_DOWNLOADS} cohort downloads this month is used up; it resets on {}",
+                next_month(Utc::now()).format("%Y-%m-%d")
+            ),
         });
     }
     if used.in_window >= WINDOW_DOWNLOADS {
         let retry_at = used.window_oldest.map(|t| t + Span::minutes(WINDOW_MINUTES)).unwrap_or_else(Utc::now);
         return Err(CohortError::Exhausted {
             reason: "AMPLITUDE_QUOTA_EXHAUSTED",
-            message: format!("Amplitude allows {WINDOW_DOWNLOADS} cohort downloads per {WINDOW_MINUTES} minutes; try again after {} UTC", retry_at.format("%H:%M:%S")),
+            message: format!(
+                "Amplitude allows {WINDOW_DOWNLOADS} cohort downloads per {WINDOW_MINUTES} minutes; try again after {} UTC",
+                retry_at.format("%H:%M:%S")
+            ),
         });
     }
     let row: DownloadRow = sql_query("INSERT INTO cdp.amplitude_cohort_downloads (amplitude_cohort_id, requested_by) VALUES ($1, $2) RETURNING id, request_id")
@@ -201,7 +220,13 @@ fn validate_id(id: &str) -> Result<&str, CohortError> {
     Ok(id)
 }
 
-pub async fn import_amplitude_cohort(db: &Db, config: &Config, http: &reqwest::Client, ctx: &RequestContext, request: pb::ImportAmplitudeCohortRequest) -> Result<pb::ImportAmplitudeCohortResponse, CohortError> {
+pub async fn import_amplitude_cohort(
+    db: &Db,
+    config: &Config,
+    http: &reqwest::Client,
+    ctx: &RequestContext,
+    request: pb::ImportAmplitudeCohortRequest,
+) -> Result<pb::ImportAmplitudeCohortResponse, CohortError> {
     let pb::ImportAmplitudeCohortRequest { amplitude_cohort_id, name } = request;
     let amplitude_id = validate_id(&amplitude_cohort_id)?.to_string();
     let name = name.trim().to_string();
@@ -233,7 +258,14 @@ pub async fn import_amplitude_cohort(db: &Db, config: &Config, http: &reqwest::C
                 request_id
             }
             Err(err) => {
-                update_download(db, ctx, download.id, "UPDATE cdp.amplitude_cohort_downloads SET status = 'failed', error = $2, finished_at = now() WHERE id = $1", Some(&err.to_string())).await?;
+                update_download(
+                    db,
+                    ctx,
+                    download.id,
+                    "UPDATE cdp.amplitude_cohort_downloads SET status = 'failed', error = $2, finished_at = now() WHERE id = $1",
+                    Some(&err.to_string()),
+                )
+                .await?;
                 return Err(unreachable(err));
             }
         },
@@ -256,7 +288,14 @@ pub async fn import_amplitude_cohort(db: &Db, config: &Config, http: &reqwest::C
             }
             Err(err) => {
                 if err.is_permanent() {
-                    update_download(db, ctx, download.id, "UPDATE cdp.amplitude_cohort_downloads SET status = 'failed', error = $2, finished_at = now() WHERE id = $1", Some(&err.to_string())).await?;
+                    update_download(
+                        db,
+                        ctx,
+                        download.id,
+                        "UPDATE cdp.amplitude_cohort_downloads SET status = 'failed', error = $2, finished_at = now() WHERE id = $1",
+                        Some(&err.to_string()),
+                    )
+                    .await?;
                 }
                 return Err(unreachable(err));
             }
@@ -266,13 +305,23 @@ pub async fn import_amplitude_cohort(db: &Db, config: &Config, http: &reqwest::C
         Ok(rows) => rows,
         Err(err) => {
             if err.is_permanent() || matches!(err, AmplitudeError::Unexpected(_)) {
-                update_download(db, ctx, download.id, "UPDATE cdp.amplitude_cohort_downloads SET status = 'failed', error = $2, finished_at = now() WHERE id = $1", Some(&err.to_string())).await?;
+                update_download(
+                    db,
+                    ctx,
+                    download.id,
+                    "UPDATE cdp.amplitude_cohort_downloads SET status = 'failed', error = $2, finished_at = now() WHERE id = $1",
+                    Some(&err.to_string()),
+                )
+                .await?;
             }
             return Err(unreachable(err));
         }
     };
     if rows.len() as i64 > MAX_COHORT_SIZE {
-        return Err(CohortError::precondition("AMPLITUDE_COHORT_TOO_LARGE", format!("the downloaded cohort has {} ids; at most {MAX_COHORT_SIZE} are imported", rows.len())));
+        return Err(CohortError::precondition(
+            "AMPLITUDE_COHORT_TOO_LARGE",
+            format!("the downloaded cohort has {} ids; at most {MAX_COHORT_SIZE} are imported", rows.len()),
+        ));
     }
     store_import(db, config, ctx, &amplitude_id, &listing, &name, download.id, &rows, started).await
 }
@@ -291,7 +340,17 @@ struct MatchCounts {
 /// on the first import), its membership replaced by the matched users, a size-history point,
 /// the download's counts and the audit row.
 #[allow(clippy::too_many_arguments)]
-async fn store_import(db: &Db, config: &Config, ctx: &RequestContext, amplitude_id: &str, listing: &CohortListing, name: &str, download_id: i64, rows: &[DownloadedId], started: Instant) -> Result<pb::ImportAmplitudeCohortResponse, CohortError> {
+async fn store_import(
+    db: &Db,
+    config: &Config,
+    ctx: &RequestContext,
+    amplitude_id: &str,
+    listing: &CohortListing,
+    name: &str,
+    download_id: i64,
+    rows: &[DownloadedId],
+    started: Instant,
+) -> Result<pb::ImportAmplitudeCohortResponse, CohortError> {
     let principal = ctx.principal().map_err(|_| CohortError::Internal("no principal".into()))?;
     let mut tx = db.begin_as(&principal.claims).await?;
     let before = store::find_imported(&mut tx, amplitude_id).await?;
@@ -346,7 +405,8 @@ async fn store_import(db: &Db, config: &Config, ctx: &RequestContext, amplitude_
     .get_result(&mut *tx)
     .await?;
     store::tune_for_scans(&mut tx).await?;
-    let delta = store::replace_membership(&mut tx, cohort_id, &Sql::new("SELECT DISTINCT user_id FROM amplitude_import_matches WHERE user_id IS NOT NULL")).await?;
+    let delta =
+        store::replace_membership(&mut tx, cohort_id, &Sql::new("SELECT DISTINCT user_id FROM amplitude_import_matches WHERE user_id IS NOT NULL")).await?;
     let duration_ms = started.elapsed().as_millis().min(i32::MAX as u128) as i32;
     store::record_evaluation(&mut tx, cohort_id, delta, duration_ms).await?;
     store::membership_changed(&mut tx, cohort_id, delta).await?;
@@ -371,9 +431,21 @@ async fn store_import(db: &Db, config: &Config, ctx: &RequestContext, amplitude_
     view["downloaded_ids"] = serde_json::json!(counts.downloaded);
     view["matched_users"] = serde_json::json!(counts.matched_users);
     view["unmatched_ids"] = serde_json::json!(counts.unmatched);
-    audit::record(&mut tx, ctx, Change { action: "cohort.import", resource_type: "cohort", resource_id: cohort_id.to_string(), before: before.map(|b| b.audit_view()), after: Some(view) }).await?;
+    audit::record(
+        &mut tx,
+        ctx,
+        Change {
+            action: "cohort.import",
+            resource_type: "cohort",
+            resource_id: cohort_id.to_string(),
+            before: before.map(|b| b.audit_view()),
+            after: Some(view),
+        },
+    )
+    .await?;
     let today = Utc::now().with_timezone(&config.reporting_tz).date_naive();
-    let trend = store::size_points(&mut tx, &[cohort_id], today - Span::days(29), today, config.reporting_tz.name()).await?.remove(&cohort_id).unwrap_or_default();
+    let trend =
+        store::size_points(&mut tx, &[cohort_id], today - Span::days(29), today, config.reporting_tz.name()).await?.remove(&cohort_id).unwrap_or_default();
     let cohort = after.to_proto(trend)?;
     tx.commit().await?;
     Ok(pb::ImportAmplitudeCohortResponse { cohort: Some(cohort), matched_users: counts.matched_users, unmatched_ids: counts.unmatched })

@@ -78,7 +78,8 @@ fn instant(at: Option<NaiveDateTime>, tz: chrono_tz::Tz) -> Option<prost_types::
 impl SummaryRow {
     fn to_proto(&self, read_pii: bool, tz: chrono_tz::Tz) -> pb::UserSummary {
         let (phone, phone_masked) = shown_phone(self.phone, read_pii);
-        let stage = pb::LifecycleStage::from_str_name(&format!("LIFECYCLE_STAGE_{}", self.lifecycle_stage.to_uppercase())).unwrap_or(pb::LifecycleStage::Unspecified);
+        let stage =
+            pb::LifecycleStage::from_str_name(&format!("LIFECYCLE_STAGE_{}", self.lifecycle_stage.to_uppercase())).unwrap_or(pb::LifecycleStage::Unspecified);
         let status = pb::AccountStatus::from_str_name(&format!("ACCOUNT_STATUS_{}", self.account_status.to_uppercase())).unwrap_or(pb::AccountStatus::Active);
         pb::UserSummary {
             user_id: self.user_id as i64,
@@ -149,7 +150,14 @@ fn parse_member_token(token: &str) -> Result<Option<(DateTime<Utc>, i32)>, Cohor
 }
 
 /// A page of a cohort's current members, most recently joined first, with their summaries.
-pub async fn page(conn: &mut AsyncPgConnection, cohort_id: i64, token: &str, limit: i64, read_pii: bool, tz: chrono_tz::Tz) -> Result<pb::ListCohortMembersResponse, CohortError> {
+pub async fn page(
+    conn: &mut AsyncPgConnection,
+    cohort_id: i64,
+    token: &str,
+    limit: i64,
+    read_pii: bool,
+    tz: chrono_tz::Tz,
+) -> Result<pb::ListCohortMembersResponse, CohortError> {
     let after = parse_member_token(token)?;
     let rows: Vec<MemberRow> = sql_query(
         "SELECT m.user_id, m.joined_at FROM cdp.cohort_members m WHERE m.cohort_id = $1 \

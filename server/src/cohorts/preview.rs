@@ -129,11 +129,10 @@ pub async fn preview(
     tune_for_scans(&mut tx).await?;
     let version = sql_query("SELECT last_value + is_called::int AS version FROM cdp.filter_data_version").get_result::<Version>(&mut *tx).await?.version;
     let sets = Sets { cache, version, scope: principal.permissions.iter().cloned().collect::<Vec<_>>().join(",") };
-    let cohorts: Vec<SavedCohort> = sql_query(
-        "SELECT id, name, size, amplitude_cohort_id, last_refreshed_at, updated_at FROM cdp.cohorts WHERE deleted_at IS NULL ORDER BY id",
-    )
-    .load(&mut *tx)
-    .await?;
+    let cohorts: Vec<SavedCohort> =
+        sql_query("SELECT id, name, size, amplitude_cohort_id, last_refreshed_at, updated_at FROM cdp.cohorts WHERE deleted_at IS NULL ORDER BY id")
+            .load(&mut *tx)
+            .await?;
 
     let total_users = sets.total(&mut tx).await?;
     let nodes = sets.nodes(&mut tx, &filter, &referenced_stamp(&filter, &cohorts)).await?;
@@ -274,12 +273,11 @@ async fn sample(tx: &mut AsyncPgConnection, filter: &CompiledFilter, matching: &
         return Ok(rows.into_iter().map(|r| i64::from(r.user_id)).collect());
     }
     let walk = (size as i64 * total / matching.len() as i64 * 4).clamp(1_000, 100_000);
-    let top: Vec<UserId> = sql_query(
-        "SELECT u.user_id FROM public.users u WHERE u.total_credits_spent IS NOT NULL ORDER BY u.total_credits_spent DESC, u.user_id DESC LIMIT $1",
-    )
-    .bind::<BigInt, _>(walk)
-    .load(tx)
-    .await?;
+    let top: Vec<UserId> =
+        sql_query("SELECT u.user_id FROM public.users u WHERE u.total_credits_spent IS NOT NULL ORDER BY u.total_credits_spent DESC, u.user_id DESC LIMIT $1")
+            .bind::<BigInt, _>(walk)
+            .load(tx)
+            .await?;
     let found: Vec<i64> = top.iter().filter(|r| matching.contains(preview_cache::member(r.user_id))).take(size).map(|r| i64::from(r.user_id)).collect();
     if found.len() == size {
         return Ok(found);
@@ -377,8 +375,13 @@ impl Sets<'_> {
         ids: &[i64],
         stamp: impl Fn(i64) -> String,
     ) -> Result<HashMap<i64, Arc<RoaringBitmap>>, CohortError> {
-        self.groups(tx, ids, |id| self.key(&format!("cohort:{}", stamp(id))), "SELECT cohort_id AS id, array_agg(user_id) AS ids FROM cdp.cohort_members WHERE cohort_id = ANY($1) GROUP BY cohort_id")
-            .await
+        self.groups(
+            tx,
+            ids,
+            |id| self.key(&format!("cohort:{}", stamp(id))),
+            "SELECT cohort_id AS id, array_agg(user_id) AS ids FROM cdp.cohort_members WHERE cohort_id = ANY($1) GROUP BY cohort_id",
+        )
+        .await
     }
 
     /// Frozen promotion audiences (those still in them), under the data version.
@@ -394,7 +397,13 @@ impl Sets<'_> {
 
     /// Sets of users by id from `sql` (bound to the missing ids), cached under `key(id)`; an id
     /// without rows is the empty set.
-    async fn groups(&self, tx: &mut AsyncPgConnection, ids: &[i64], key: impl Fn(i64) -> String, sql: &str) -> Result<HashMap<i64, Arc<RoaringBitmap>>, CohortError> {
+    async fn groups(
+        &self,
+        tx: &mut AsyncPgConnection,
+        ids: &[i64],
+        key: impl Fn(i64) -> String,
+        sql: &str,
+    ) -> Result<HashMap<i64, Arc<RoaringBitmap>>, CohortError> {
         let mut sets = HashMap::new();
         let mut missing = Vec::new();
         for id in ids {

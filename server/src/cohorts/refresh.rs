@@ -12,7 +12,10 @@ use crate::{
     db::Db,
     jobs::{JobContext, JobError, JobHandler},
 };
-use diesel::{QueryableByName, sql_query, sql_types::{BigInt, Text, Timestamptz}};
+use diesel::{
+    QueryableByName, sql_query,
+    sql_types::{BigInt, Text, Timestamptz},
+};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use std::{sync::Arc, time::Instant};
 
@@ -111,7 +114,8 @@ impl JobHandler for RefreshCohortJob {
     }
 
     async fn run(&self, job: &JobContext) -> Result<(), JobError> {
-        let cohort_id = job.payload.get("cohort_id").and_then(serde_json::Value::as_i64).ok_or_else(|| JobError::Permanent("payload has no cohort_id".into()))?;
+        let cohort_id =
+            job.payload.get("cohort_id").and_then(serde_json::Value::as_i64).ok_or_else(|| JobError::Permanent("payload has no cohort_id".into()))?;
         match refresh_cohort(&self.db, &self.config, cohort_id, None).await {
             Ok(None) => Ok(()),
             Ok(Some(outcome)) if outcome.stale => Err(JobError::Retry("the definition changed while it was evaluated; evaluating it again".into())),
@@ -150,11 +154,7 @@ impl RefreshCohortJob {
 
 async fn record_failure(db: &Db, cohort_id: i64, message: &str) -> Result<(), CohortError> {
     let mut conn = db.conn().await?;
-    sql_query("UPDATE cdp.cohorts SET last_error = $2 WHERE id = $1")
-        .bind::<BigInt, _>(cohort_id)
-        .bind::<Text, _>(message)
-        .execute(&mut *conn)
-        .await?;
+    sql_query("UPDATE cdp.cohorts SET last_error = $2 WHERE id = $1").bind::<BigInt, _>(cohort_id).bind::<Text, _>(message).execute(&mut *conn).await?;
     Ok(())
 }
 
@@ -201,10 +201,8 @@ async fn refresh_cohort(db: &Db, config: &Config, cohort_id: i64, as_of: Option<
 /// refresh held its lock could not queue a refresh of its own: this one was still running).
 async fn settings_changed_since(db: &Db, cohort_id: i64, seen: chrono::DateTime<chrono::Utc>) -> Result<bool, CohortError> {
     let mut conn = db.conn().await?;
-    let rows: Vec<UpdatedAt> = sql_query("SELECT updated_at FROM cdp.cohorts WHERE id = $1 AND deleted_at IS NULL")
-        .bind::<BigInt, _>(cohort_id)
-        .load(&mut *conn)
-        .await?;
+    let rows: Vec<UpdatedAt> =
+        sql_query("SELECT updated_at FROM cdp.cohorts WHERE id = $1 AND deleted_at IS NULL").bind::<BigInt, _>(cohort_id).load(&mut *conn).await?;
     Ok(rows.as_slice().first().is_some_and(|r| r.updated_at > seen))
 }
 

@@ -176,7 +176,12 @@ impl CohortApi {
         .await?;
         store::enqueue_refresh(&mut tx, id).await?;
         let row = store::find(&mut tx, id, false).await?;
-        audit::record(&mut tx, ctx, Change { action: "cohort.create", resource_type: "cohort", resource_id: id.to_string(), before: None, after: Some(row.audit_view()) }).await?;
+        audit::record(
+            &mut tx,
+            ctx,
+            Change { action: "cohort.create", resource_type: "cohort", resource_id: id.to_string(), before: None, after: Some(row.audit_view()) },
+        )
+        .await?;
         let cohort = self.cohort_proto(&mut tx, &row).await?;
         tx.commit().await?;
         Ok(cohort)
@@ -221,7 +226,10 @@ impl CohortApi {
                 "refresh_interval" => settings.refresh_interval_secs = validate_interval("cohort.refresh_interval", cohort.refresh_interval)?,
                 "definition" => {
                     if before.is_imported() {
-                        return Err(CohortError::precondition("COHORT_IMPORTED", "an imported Amplitude cohort has no definition to change; import it again instead"));
+                        return Err(CohortError::precondition(
+                            "COHORT_IMPORTED",
+                            "an imported Amplitude cohort has no definition to change; import it again instead",
+                        ));
                     }
                     let tree = cohort.definition.as_ref().ok_or_else(|| CohortError::invalid("cohort.definition", "is required when update_mask names it"))?;
                     let options = CompileOptions::now("cohort.definition", self.config.reporting_tz).allow_pii(caller.has("users.read_pii"));
@@ -232,7 +240,10 @@ impl CohortApi {
                     definition_changed = settings.definition != before.definition;
                 }
                 other => {
-                    return Err(CohortError::invalid("update_mask", format!("{other:?} cannot be changed; use name, description, definition or refresh_interval")));
+                    return Err(CohortError::invalid(
+                        "update_mask",
+                        format!("{other:?} cannot be changed; use name, description, definition or refresh_interval"),
+                    ));
                 }
             }
         }
@@ -245,7 +256,18 @@ impl CohortApi {
             store::enqueue_refresh(&mut tx, id).await?;
         }
         let after = store::find(&mut tx, id, false).await?;
-        audit::record(&mut tx, ctx, Change { action: "cohort.update", resource_type: "cohort", resource_id: id.to_string(), before: Some(before.audit_view()), after: Some(after.audit_view()) }).await?;
+        audit::record(
+            &mut tx,
+            ctx,
+            Change {
+                action: "cohort.update",
+                resource_type: "cohort",
+                resource_id: id.to_string(),
+                before: Some(before.audit_view()),
+                after: Some(after.audit_view()),
+            },
+        )
+        .await?;
         let cohort = self.cohort_proto(&mut tx, &after).await?;
         tx.commit().await?;
         Ok(cohort)
@@ -260,7 +282,12 @@ impl CohortApi {
         let promotions = guard::promotions_using(&mut tx, id).await?;
         guard::require_confirmation(&promotions, confirm_audience_change, "deleting the cohort")?;
         store::soft_delete(&mut tx, id).await?;
-        audit::record(&mut tx, ctx, Change { action: "cohort.delete", resource_type: "cohort", resource_id: id.to_string(), before: Some(before.audit_view()), after: None }).await?;
+        audit::record(
+            &mut tx,
+            ctx,
+            Change { action: "cohort.delete", resource_type: "cohort", resource_id: id.to_string(), before: Some(before.audit_view()), after: None },
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -270,10 +297,24 @@ impl CohortApi {
         let mut tx = self.begin(ctx).await?;
         let row = store::find(&mut tx, id, false).await?;
         if row.is_imported() {
-            return Err(CohortError::precondition("COHORT_IMPORTED", "an imported Amplitude cohort is refreshed by importing it again (ImportAmplitudeCohort)"));
+            return Err(CohortError::precondition(
+                "COHORT_IMPORTED",
+                "an imported Amplitude cohort is refreshed by importing it again (ImportAmplitudeCohort)",
+            ));
         }
         let queued = store::enqueue_refresh(&mut tx, id).await?;
-        audit::record(&mut tx, ctx, Change { action: "cohort.refresh", resource_type: "cohort", resource_id: id.to_string(), before: None, after: Some(serde_json::json!({ "queued": queued })) }).await?;
+        audit::record(
+            &mut tx,
+            ctx,
+            Change {
+                action: "cohort.refresh",
+                resource_type: "cohort",
+                resource_id: id.to_string(),
+                before: None,
+                after: Some(serde_json::json!({ "queued": queued })),
+            },
+        )
+        .await?;
         let row = store::find(&mut tx, id, false).await?;
         let mut cohort = self.cohort_proto(&mut tx, &row).await?;
         tx.commit().await?;
@@ -340,14 +381,28 @@ impl CohortApi {
     async fn sync(&self, ctx: &RequestContext, req: pb::SyncCohortRequest) -> Result<pb::CohortSync, CohortError> {
         let pb::SyncCohortRequest { id, target } = req;
         let id = parse_id("id", id)?;
-        let target = pb::SyncTarget::try_from(target).ok().and_then(store::target_name).ok_or_else(|| CohortError::invalid("target", "must be SYNC_TARGET_AMPLITUDE or SYNC_TARGET_BRAZE"))?;
+        let target = pb::SyncTarget::try_from(target)
+            .ok()
+            .and_then(store::target_name)
+            .ok_or_else(|| CohortError::invalid("target", "must be SYNC_TARGET_AMPLITUDE or SYNC_TARGET_BRAZE"))?;
         let caller = principal(ctx)?;
         let mut tx = self.begin(ctx).await?;
         store::find(&mut tx, id, false).await?;
         sync::ensure_configured(&self.config, target)?;
         let (run_id, queued) = sync::queue_run(&mut tx, id, target, caller.platform_user_id()).await?;
         if queued {
-            audit::record(&mut tx, ctx, Change { action: "cohort.sync", resource_type: "cohort", resource_id: id.to_string(), before: None, after: Some(serde_json::json!({ "target": target, "run_id": run_id })) }).await?;
+            audit::record(
+                &mut tx,
+                ctx,
+                Change {
+                    action: "cohort.sync",
+                    resource_type: "cohort",
+                    resource_id: id.to_string(),
+                    before: None,
+                    after: Some(serde_json::json!({ "target": target, "run_id": run_id })),
+                },
+            )
+            .await?;
         }
         let run = store::sync_run(&mut tx, run_id).await?;
         tx.commit().await?;

@@ -2,7 +2,10 @@
 //! on the connection it is given: the caller's RLS transaction in RPCs, the owner's in jobs.
 
 use super::{CohortError, definition};
-use crate::{conditions::Sql, convert::{opt_timestamp, timestamp}};
+use crate::{
+    conditions::Sql,
+    convert::{opt_timestamp, timestamp},
+};
 use cdp_proto::cdp::v1 as pb;
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::{
@@ -346,7 +349,13 @@ struct SizePointRow {
 /// Daily points of each cohort over `start..=end` (reporting-zone days, from the day the
 /// cohort was created): the size at the end of the day (the last refresh before midnight),
 /// and the joiners and leavers of that day's refreshes.
-pub async fn size_points(conn: &mut AsyncPgConnection, ids: &[i64], start: NaiveDate, end: NaiveDate, tz: &str) -> Result<HashMap<i64, Vec<pb::CohortSizePoint>>, CohortError> {
+pub async fn size_points(
+    conn: &mut AsyncPgConnection,
+    ids: &[i64],
+    start: NaiveDate,
+    end: NaiveDate,
+    tz: &str,
+) -> Result<HashMap<i64, Vec<pb::CohortSizePoint>>, CohortError> {
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
@@ -568,7 +577,14 @@ pub async fn sync_run(conn: &mut AsyncPgConnection, id: i64) -> Result<SyncRunRo
 }
 
 /// A page of cohort sync runs, newest first (keyset on id), and how many match.
-pub async fn sync_runs(conn: &mut AsyncPgConnection, cohort_id: Option<i64>, target: Option<&str>, status: Option<&str>, before_id: Option<i64>, limit: i64) -> Result<(Vec<SyncRunRow>, i64), CohortError> {
+pub async fn sync_runs(
+    conn: &mut AsyncPgConnection,
+    cohort_id: Option<i64>,
+    target: Option<&str>,
+    status: Option<&str>,
+    before_id: Option<i64>,
+    limit: i64,
+) -> Result<(Vec<SyncRunRow>, i64), CohortError> {
     let filter = format!(
         "{SYNC_RUN_FILTER} AND ($1::bigint IS NULL OR r.resource_id = $1::text) AND ($2::text IS NULL OR r.integration = $2) \
          AND ($3::text IS NULL OR r.status = $3)"

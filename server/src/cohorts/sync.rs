@@ -188,13 +188,15 @@ impl JobHandler for SyncCohortJob {
         if matches!(run.status.as_str(), "succeeded" | "failed") {
             return Ok(());
         }
-        sql_query("UPDATE cdp.integration_sync_runs SET status = 'running', started_at = coalesce(started_at, now()), attempts = $2, job_id = $3 WHERE id = $1")
-            .bind::<BigInt, _>(run_id)
-            .bind::<Integer, _>(job.attempt)
-            .bind::<BigInt, _>(job.id)
-            .execute(&mut *conn)
-            .await
-            .map_err(JobError::retry)?;
+        sql_query(
+            "UPDATE cdp.integration_sync_runs SET status = 'running', started_at = coalesce(started_at, now()), attempts = $2, job_id = $3 WHERE id = $1",
+        )
+        .bind::<BigInt, _>(run_id)
+        .bind::<Integer, _>(job.attempt)
+        .bind::<BigInt, _>(job.id)
+        .execute(&mut *conn)
+        .await
+        .map_err(JobError::retry)?;
         drop(conn);
         let started = Instant::now();
         let cohort_id: i64 = run.resource_id.parse().map_err(|_| JobError::Permanent(format!("run {run_id} names no cohort")))?;
@@ -385,9 +387,8 @@ struct BrazeBatch {
 
 impl BrazeBatch {
     fn attributes(&self, slug: &str) -> Vec<Value> {
-        let object = |user_id: &i32, change: &str| {
-            json!({ "external_id": user_id.to_string(), "_update_existing_only": true, "cdp_cohorts": { change: [slug] } })
-        };
+        let object =
+            |user_id: &i32, change: &str| json!({ "external_id": user_id.to_string(), "_update_existing_only": true, "cdp_cohorts": { change: [slug] } });
         self.adds.iter().map(|u| object(u, "add")).chain(self.removes.iter().map(|u| object(u, "remove"))).collect()
     }
 }
@@ -396,10 +397,7 @@ async fn send_to_braze(client: &BrazeClient, slug: &str, delta: &Delta, progress
     let changes: Vec<(i32, bool)> = delta.to_add.iter().map(|u| (*u, true)).chain(delta.to_remove.iter().map(|u| (*u, false))).collect();
     let batches: Vec<BrazeBatch> = changes
         .chunks(MAX_ATTRIBUTES_PER_REQUEST)
-        .map(|chunk| BrazeBatch {
-            adds: chunk.iter().filter(|c| c.1).map(|c| c.0).collect(),
-            removes: chunk.iter().filter(|c| !c.1).map(|c| c.0).collect(),
-        })
+        .map(|chunk| BrazeBatch { adds: chunk.iter().filter(|c| c.1).map(|c| c.0).collect(), removes: chunk.iter().filter(|c| !c.1).map(|c| c.0).collect() })
         .collect();
     // Waves of concurrent requests; what a wave got accepted is recorded before the next one
     // (and before giving up on a failure), so a retry resends only what was not accepted.

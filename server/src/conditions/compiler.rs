@@ -252,9 +252,7 @@ impl Compiler<'_> {
                 let id = operands.cohort_id()?;
                 self.cohort_refs.push((operands.value_path(), id));
                 let mut sql = Sql::new(if op == Op::InCohort { "EXISTS" } else { "NOT EXISTS" });
-                sql.push(" (SELECT 1 FROM cdp.cohort_members cm WHERE cm.cohort_id = ")
-                    .push_bind(BindValue::Int8(id))
-                    .push(" AND cm.user_id = u.user_id)");
+                sql.push(" (SELECT 1 FROM cdp.cohort_members cm WHERE cm.cohort_id = ").push_bind(BindValue::Int8(id)).push(" AND cm.user_id = u.user_id)");
                 (sql, id.to_string())
             }
             Storage::AmplitudeMembership => {
@@ -317,9 +315,7 @@ impl Operands<'_> {
     }
 
     fn kind(&self, value: Option<&pb::Value>, path: String, expected: &str) -> Result<Kind, ConditionError> {
-        value
-            .and_then(|v| v.kind.clone())
-            .ok_or_else(|| ConditionError::new(path, format!("{} needs {expected}", self.op.as_str_name())))
+        value.and_then(|v| v.kind.clone()).ok_or_else(|| ConditionError::new(path, format!("{} needs {expected}", self.op.as_str_name())))
     }
 
     fn number_at(&self, value: Option<&pb::Value>, path: String) -> Result<f64, ConditionError> {
@@ -367,7 +363,10 @@ impl Operands<'_> {
                 for (i, v) in list.values.iter().enumerate() {
                     let v = v.trim().to_lowercase();
                     if v.is_empty() || v.chars().count() > MAX_TEXT_CHARS {
-                        return Err(ConditionError::new(format!("{}.texts.values[{i}]", self.value_path()), format!("must be 1 to {MAX_TEXT_CHARS} characters")));
+                        return Err(ConditionError::new(
+                            format!("{}.texts.values[{i}]", self.value_path()),
+                            format!("must be 1 to {MAX_TEXT_CHARS} characters"),
+                        ));
                     }
                     if !out.contains(&v) {
                         out.push(v);
@@ -397,11 +396,10 @@ impl Operands<'_> {
     fn when_at(&self, value: Option<&pb::Value>, path: String) -> Result<When, ConditionError> {
         let expected = "a date (value.date, YYYY-MM-DD) or an instant (value.timestamp)";
         match self.kind(value, path.clone(), expected)? {
-            Kind::Date(text) => NaiveDate::parse_from_str(&text, "%Y-%m-%d")
-                .map(When::Day)
-                .map_err(|_| ConditionError::new(path, "must be a date YYYY-MM-DD")),
+            Kind::Date(text) => NaiveDate::parse_from_str(&text, "%Y-%m-%d").map(When::Day).map_err(|_| ConditionError::new(path, "must be a date YYYY-MM-DD")),
             Kind::Timestamp(ts) => {
-                let at = chrono::DateTime::from_timestamp(ts.seconds, ts.nanos.max(0) as u32).ok_or_else(|| ConditionError::new(&path, "is not a valid timestamp"))?;
+                let at = chrono::DateTime::from_timestamp(ts.seconds, ts.nanos.max(0) as u32)
+                    .ok_or_else(|| ConditionError::new(&path, "is not a valid timestamp"))?;
                 // Columns hold wall time of the reporting zone (DESIGN §3).
                 Ok(When::At(at.with_timezone(&self.options.tz).naive_local()))
             }

@@ -63,7 +63,14 @@ impl DistributionQuery {
 }
 
 fn condition(field: &str, operator: Op, value: Option<Kind>) -> pb::ConditionNode {
-    pb::ConditionNode { node: Some(Node::Condition(pb::Condition { field: field.into(), operator: operator as i32, value: value.map(|k| pb::Value { kind: Some(k) }), value_to: None })) }
+    pb::ConditionNode {
+        node: Some(Node::Condition(pb::Condition {
+            field: field.into(),
+            operator: operator as i32,
+            value: value.map(|k| pb::Value { kind: Some(k) }),
+            value_to: None,
+        })),
+    }
 }
 
 /// The slice's own conditions, ANDed with the request's filter (kept as a nested group).
@@ -115,18 +122,28 @@ fn not_set_sql(field: &Field) -> String {
     }
 }
 
-pub async fn get_attribute_distribution(conn: &mut AsyncPgConnection, query: &DistributionQuery) -> Result<pb::GetAttributeDistributionResponse, DashboardError> {
+pub async fn get_attribute_distribution(
+    conn: &mut AsyncPgConnection,
+    query: &DistributionQuery,
+) -> Result<pb::GetAttributeDistributionResponse, DashboardError> {
     let field = query.field;
     let expr = &field.expr;
     let numeric = field.field_type() == FieldType::Number;
     let (low, high) = if numeric { (format!("min({expr})::float8"), format!("max({expr})::float8")) } else { ("NULL::float8".into(), "NULL::float8".into()) };
-    let population: Population = population_sql(query, &format!("SELECT count(*)::int8 AS users, count(*) FILTER (WHERE {})::int8 AS not_set, {low} AS low, {high} AS high", not_set_sql(field)))
-        .into_query()
-        .get_result(conn)
-        .await?;
+    let population: Population = population_sql(
+        query,
+        &format!("SELECT count(*)::int8 AS users, count(*) FILTER (WHERE {})::int8 AS not_set, {low} AS low, {high} AS high", not_set_sql(field)),
+    )
+    .into_query()
+    .get_result(conn)
+    .await?;
     let mut buckets = if numeric { bins(conn, query, &population).await? } else { categories(conn, query).await? };
     if population.not_set > 0 {
-        buckets.push(pb::DistributionBucket { label: NOT_SET.into(), count: population.not_set, condition: Some(slice_condition(query, vec![condition(field.name, Op::IsNotSet, None)])) });
+        buckets.push(pb::DistributionBucket {
+            label: NOT_SET.into(),
+            count: population.not_set,
+            condition: Some(slice_condition(query, vec![condition(field.name, Op::IsNotSet, None)])),
+        });
     }
     Ok(pb::GetAttributeDistributionResponse {
         field: field.name.to_string(),
@@ -143,9 +160,7 @@ async fn categories(conn: &mut AsyncPgConnection, query: &DistributionQuery) -> 
     let expr = &field.expr;
     // The grouping key matches the drill-down operator: EQUALS compares text case-insensitively.
     let select = match field.storage {
-        Storage::CommaList => format!(
-            "SELECT v.value, count(*)::int8 AS users FROM (SELECT u.user_id, {expr} AS list"
-        ),
+        Storage::CommaList => format!("SELECT v.value, count(*)::int8 AS users FROM (SELECT u.user_id, {expr} AS list"),
         Storage::TextArray => format!("SELECT v.value, count(*)::int8 AS users FROM (SELECT u.user_id, array_to_string({expr}, ',') AS list"),
         Storage::IntFlag | Storage::Bool => format!("SELECT CASE WHEN ({expr})::int <> 0 THEN 'yes' ELSE 'no' END AS value, count(*)::int8 AS users"),
         _ => format!("SELECT lower({expr}) AS value, count(*)::int8 AS users"),
@@ -173,8 +188,10 @@ async fn categories(conn: &mut AsyncPgConnection, query: &DistributionQuery) -> 
             _ => condition(field.name, Op::Equals, Some(Kind::Text(value.into()))),
         }
     };
-    let mut out: Vec<pb::DistributionBucket> =
-        values[..shown].iter().map(|(value, users)| pb::DistributionBucket { label: value.clone(), count: *users, condition: Some(slice_condition(query, vec![one(value)])) }).collect();
+    let mut out: Vec<pb::DistributionBucket> = values[..shown]
+        .iter()
+        .map(|(value, users)| pb::DistributionBucket { label: value.clone(), count: *users, condition: Some(slice_condition(query, vec![one(value)])) })
+        .collect();
     let rest = &values[shown..];
     if !rest.is_empty() {
         let texts = pb::StringList { values: rest.iter().map(|(v, _)| v.clone()).collect() };
@@ -234,12 +251,27 @@ async fn bins(conn: &mut AsyncPgConnection, query: &DistributionQuery, populatio
             let last = i + 1 == edges.len();
             let (label, nodes) = if integer {
                 let upper = if last { high } else { edges[i + 1] - 1.0 };
-                (range_label(lower, upper), vec![condition(field.name, Op::GreaterOrEqual, Some(Kind::Number(lower))), condition(field.name, Op::LessOrEqual, Some(Kind::Number(upper)))])
+                (
+                    range_label(lower, upper),
+                    vec![
+                        condition(field.name, Op::GreaterOrEqual, Some(Kind::Number(lower))),
+                        condition(field.name, Op::LessOrEqual, Some(Kind::Number(upper))),
+                    ],
+                )
             } else if last {
-                (range_label(lower, high), vec![condition(field.name, Op::GreaterOrEqual, Some(Kind::Number(lower))), condition(field.name, Op::LessOrEqual, Some(Kind::Number(high)))])
+                (
+                    range_label(lower, high),
+                    vec![
+                        condition(field.name, Op::GreaterOrEqual, Some(Kind::Number(lower))),
+                        condition(field.name, Op::LessOrEqual, Some(Kind::Number(high))),
+                    ],
+                )
             } else {
                 let upper = edges[i + 1];
-                (range_label(lower, upper), vec![condition(field.name, Op::GreaterOrEqual, Some(Kind::Number(lower))), condition(field.name, Op::LessThan, Some(Kind::Number(upper)))])
+                (
+                    range_label(lower, upper),
+                    vec![condition(field.name, Op::GreaterOrEqual, Some(Kind::Number(lower))), condition(field.name, Op::LessThan, Some(Kind::Number(upper)))],
+                )
             };
             pb::DistributionBucket { label, count: count_of(i + 1), condition: Some(slice_condition(query, nodes)) }
         })

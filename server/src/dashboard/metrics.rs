@@ -29,7 +29,10 @@ impl MetricsQuery {
         let bucket = range::bucket_for(*bucket, &range)?;
         let mut chosen = Vec::new();
         for (i, raw) in metrics.iter().enumerate() {
-            let metric = M::try_from(*raw).ok().filter(|m| *m != M::Unspecified).ok_or_else(|| DashboardError::invalid(format!("metrics[{i}]"), "is not a dashboard metric"))?;
+            let metric = M::try_from(*raw)
+                .ok()
+                .filter(|m| *m != M::Unspecified)
+                .ok_or_else(|| DashboardError::invalid(format!("metrics[{i}]"), "is not a dashboard metric"))?;
             if !chosen.contains(&metric) {
                 chosen.push(metric);
             }
@@ -161,7 +164,12 @@ pub async fn get_metrics(conn: &mut AsyncPgConnection, query: &MetricsQuery, set
     let buckets = range::buckets(range, *bucket);
     let previous_buckets: Vec<DayRange> = buckets.iter().map(|b| b.shifted_back(range.days())).collect();
 
-    let state = store::state(conn).await?.unwrap_or(RollupState { first_day: None, through_day: None, churn_window_days: settings.churn_window_days, updated_at: None });
+    let state = store::state(conn).await?.unwrap_or(RollupState {
+        first_day: None,
+        through_day: None,
+        churn_window_days: settings.churn_window_days,
+        updated_at: None,
+    });
     let settings = MetricSettings { churn_window_days: state.churn_window_days };
     let has_previous = state.has_data_for(&previous);
     let days = store::days(conn, DayRange::new(previous.start, range.end)).await?;

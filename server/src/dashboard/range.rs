@@ -98,7 +98,10 @@ pub fn resolve(preset: i32, start_date: &str, end_date: &str, today: NaiveDate) 
             }
             let range = DayRange::new(start, end);
             if range.days() > MAX_RANGE_DAYS {
-                return Err(DashboardError::invalid("start_date", format!("the range spans {} days; at most {MAX_RANGE_DAYS} (3 years) are allowed", range.days())));
+                return Err(DashboardError::invalid(
+                    "start_date",
+                    format!("the range spans {} days; at most {MAX_RANGE_DAYS} (3 years) are allowed", range.days()),
+                ));
             }
             range
         }
@@ -185,11 +188,14 @@ mod tests {
         assert_eq!(weeks[1], DayRange::new(d("2026-02-02"), d("2026-02-08")));
         assert_eq!(weeks.last(), Some(&DayRange::new(d("2026-03-02"), d("2026-03-03"))));
         let months = buckets(&range, TimeBucket::Monthly);
-        assert_eq!(months, vec![
-            DayRange::new(d("2026-01-28"), d("2026-01-31")),
-            DayRange::new(d("2026-02-01"), d("2026-02-28")),
-            DayRange::new(d("2026-03-01"), d("2026-03-03")),
-        ]);
+        assert_eq!(
+            months,
+            vec![
+                DayRange::new(d("2026-01-28"), d("2026-01-31")),
+                DayRange::new(d("2026-02-01"), d("2026-02-28")),
+                DayRange::new(d("2026-03-01"), d("2026-03-03")),
+            ]
+        );
         assert_eq!(buckets(&range, TimeBucket::Daily).len() as i64, range.days());
     }
 }

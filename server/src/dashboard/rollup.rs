@@ -255,12 +255,8 @@ pub async fn refresh(db: &Db, tz: Tz, settings: MetricSettings, request: &Rollup
         for table in ["daily_activity_rollup", "active_window_rollup", "segment_activity_rollup"] {
             sql_query(format!("DELETE FROM cdp.{table} WHERE day >= $1")).bind::<Date, _>(start).execute(&mut *tx).await?;
         }
-        let rows: Vec<GapRow> = sql_query(SEGMENT_GAPS_SQL)
-            .bind::<Date, _>(start)
-            .bind::<Date, _>(today)
-            .bind::<Int4, _>(LONG_GAP as i32)
-            .load(&mut *tx)
-            .await?;
+        let rows: Vec<GapRow> =
+            sql_query(SEGMENT_GAPS_SQL).bind::<Date, _>(start).bind::<Date, _>(today).bind::<Int4, _>(LONG_GAP as i32).load(&mut *tx).await?;
         let days = walk_days(start, today, base, &rows, settings);
         write_days(&mut tx, &days).await?;
         write_segments(&mut tx, &segment_days(&rows)).await?;
@@ -274,12 +270,8 @@ pub async fn refresh(db: &Db, tz: Tz, settings: MetricSettings, request: &Rollup
     }
     if let Some(start) = cohort_from {
         sql_query("DELETE FROM cdp.cohort_activity_rollup WHERE day >= $1").bind::<Date, _>(start).execute(&mut *tx).await?;
-        let rows: Vec<CohortGapRow> = sql_query(COHORT_GAPS_SQL)
-            .bind::<Date, _>(start)
-            .bind::<Date, _>(today)
-            .bind::<Int4, _>(LONG_GAP as i32)
-            .load(&mut *tx)
-            .await?;
+        let rows: Vec<CohortGapRow> =
+            sql_query(COHORT_GAPS_SQL).bind::<Date, _>(start).bind::<Date, _>(today).bind::<Int4, _>(LONG_GAP as i32).load(&mut *tx).await?;
         write_cohorts(&mut tx, &cohort_days(&rows)).await?;
     }
 
@@ -306,10 +298,7 @@ pub async fn refresh(db: &Db, tz: Tz, settings: MetricSettings, request: &Rollup
 }
 
 async fn load_window(conn: &mut AsyncPgConnection, day: NaiveDate) -> diesel::QueryResult<Option<Vec<i32>>> {
-    let rows: Vec<WindowRow> = sql_query("SELECT active_within FROM cdp.active_window_rollup WHERE day = $1")
-        .bind::<Date, _>(day)
-        .load(conn)
-        .await?;
+    let rows: Vec<WindowRow> = sql_query("SELECT active_within FROM cdp.active_window_rollup WHERE day = $1").bind::<Date, _>(day).load(conn).await?;
     Ok(rows.into_iter().next().map(|r| r.active_within))
 }
 
@@ -422,10 +411,13 @@ impl GroupDay {
             by_gap[*gap] += users;
         }
         let mut running = 0;
-        by_gap[1..].iter().map(|u| {
-            running += u;
-            running
-        }).collect()
+        by_gap[1..]
+            .iter()
+            .map(|u| {
+                running += u;
+                running
+            })
+            .collect()
     }
 }
 

@@ -2,8 +2,7 @@
 //! activity or value in a range, each with the condition tree that selects its users.
 
 use super::{
-    DashboardError,
-    definitions,
+    DashboardError, definitions,
     range::{self, DayRange},
     store::{self, GroupActivity, RollupState},
 };
@@ -46,7 +45,12 @@ fn text_condition(field: &str, value: &str) -> pb::ConditionNode {
     let condition = if value.is_empty() {
         pb::Condition { field: field.into(), operator: Operator::IsNotSet as i32, value: None, value_to: None }
     } else {
-        pb::Condition { field: field.into(), operator: Operator::Equals as i32, value: Some(pb::Value { kind: Some(Kind::Text(value.into())) }), value_to: None }
+        pb::Condition {
+            field: field.into(),
+            operator: Operator::Equals as i32,
+            value: Some(pb::Value { kind: Some(Kind::Text(value.into())) }),
+            value_to: None,
+        }
     };
     pb::ConditionNode { node: Some(Node::Condition(condition)) }
 }
@@ -62,7 +66,12 @@ pub fn attribute_condition(user_type: &str, vertical: &str) -> pb::ConditionGrou
 /// Membership in the saved cohort `id`.
 pub fn cohort_condition(id: i64) -> pb::ConditionGroup {
     use pb::{Operator, condition_node::Node, value::Kind};
-    let condition = pb::Condition { field: "cohort".into(), operator: Operator::InCohort as i32, value: Some(pb::Value { kind: Some(Kind::CohortId(id)) }), value_to: None };
+    let condition = pb::Condition {
+        field: "cohort".into(),
+        operator: Operator::InCohort as i32,
+        value: Some(pb::Value { kind: Some(Kind::CohortId(id)) }),
+        value_to: None,
+    };
     pb::ConditionGroup { combinator: pb::Combinator::And as i32, nodes: vec![pb::ConditionNode { node: Some(Node::Condition(condition)) }] }
 }
 

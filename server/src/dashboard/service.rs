@@ -45,7 +45,10 @@ impl DashboardService for DashboardApi {
         Ok(Response::new(response))
     }
 
-    async fn get_attribute_distribution(&self, request: Request<pb::GetAttributeDistributionRequest>) -> Result<Response<pb::GetAttributeDistributionResponse>, Status> {
+    async fn get_attribute_distribution(
+        &self,
+        request: Request<pb::GetAttributeDistributionRequest>,
+    ) -> Result<Response<pb::GetAttributeDistributionResponse>, Status> {
         let ctx = context(&request)?;
         let principal = ctx.principal()?;
         let options = CompileOptions::now("filter", self.tz).allow_pii(principal.has("users.read_pii"));
@@ -66,4 +69,3 @@ impl DashboardService for DashboardApi {
         Ok(Response::new(response))
     }
 }
-

@@ -204,9 +204,7 @@ pub struct SegmentRow {
 }
 
 pub async fn segments(conn: &mut AsyncPgConnection) -> diesel::QueryResult<Vec<SegmentRow>> {
-    sql_query("SELECT user_type, vertical, users, spenders, lifetime_credits FROM cdp.segment_rollup ORDER BY users DESC, user_type, vertical")
-        .load(conn)
-        .await
+    sql_query("SELECT user_type, vertical, users, spenders, lifetime_credits FROM cdp.segment_rollup ORDER BY users DESC, user_type, vertical").load(conn).await
 }
 
 /// A saved cohort the caller may see.

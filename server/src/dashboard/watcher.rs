@@ -96,12 +96,8 @@ pub async fn watch(db: &Db, tz: Tz) -> Result<WatchReport, DashboardError> {
     .bind::<Array<Nullable<Date>>, _>(&days)
     .load(&mut *tx)
     .await?;
-    let mut batches: Vec<(i64, String, Option<NaiveDate>)> = candidates
-        .into_iter()
-        .zip(days)
-        .filter(|(b, _)| claimed.iter().any(|c| c.batch_id == b.id))
-        .map(|(b, day)| (b.id, b.source, day))
-        .collect();
+    let mut batches: Vec<(i64, String, Option<NaiveDate>)> =
+        candidates.into_iter().zip(days).filter(|(b, _)| claimed.iter().any(|c| c.batch_id == b.id)).map(|(b, day)| (b.id, b.source, day)).collect();
     batches.sort_by_key(|b| b.0);
 
     let state: WatchState = sql_query("SELECT through_day, cohorts_fingerprint FROM cdp.dashboard_rollup_state").get_result(&mut *tx).await?;

@@ -26,7 +26,11 @@ pub struct Feed {
 
 pub const FEEDS: [Feed; 3] = [
     Feed { dag_id: "cdp_users_load", source: "users", feeds: "public.users: the users table behind the user explorer, profiles, cohorts and promotions" },
-    Feed { dag_id: "cdp_activity_export", source: "activity", feeds: "cdp.user_daily_activity: daily activity, and so the dashboard (DAU/WAU/MAU, churn, retention)" },
+    Feed {
+        dag_id: "cdp_activity_export",
+        source: "activity",
+        feeds: "cdp.user_daily_activity: daily activity, and so the dashboard (DAU/WAU/MAU, churn, retention)",
+    },
     Feed { dag_id: "cdp_identities_refresh", source: "identities", feeds: "cdp.identities: Amplitude and Braze ids used by cohort syncs" },
 ];
 

@@ -138,7 +138,9 @@ async fn check_braze(checks: &Checks<'_>) -> Probe {
 
 /// Supabase Auth: GoTrue's `GET /auth/v1/health` with the project's `apikey`.
 async fn check_supabase(checks: &Checks<'_>) -> Probe {
-    let Some(supabase) = &checks.config.supabase else { return Probe::not_configured("SUPABASE_URL, SUPABASE_ANON_KEY and SUPABASE_SERVICE_ROLE_KEY (the local identity provider is in use)") };
+    let Some(supabase) = &checks.config.supabase else {
+        return Probe::not_configured("SUPABASE_URL, SUPABASE_ANON_KEY and SUPABASE_SERVICE_ROLE_KEY (the local identity provider is in use)");
+    };
     let request = checks.http.get(format!("{}/auth/v1/health", supabase.url)).header("apikey", &supabase.anon_key);
     vendor_probe("Supabase Auth", "the anon key", request, &[]).await
 }

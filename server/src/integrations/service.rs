@@ -88,7 +88,10 @@ impl TriggerRequest {
             return Err(IntegrationError::InvalidField { field: "dag_id", reason: "is required".into() });
         }
         if dag_id.len() > MAX_DAG_ID_LEN || !dag_id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')) {
-            return Err(IntegrationError::InvalidField { field: "dag_id", reason: "must be an Airflow DAG id: letters, digits, '_', '.' and '-', at most 250".into() });
+            return Err(IntegrationError::InvalidField {
+                field: "dag_id",
+                reason: "must be an Airflow DAG id: letters, digits, '_', '.' and '-', at most 250".into(),
+            });
         }
         let note = note.trim().to_string();
         if note.chars().count() > MAX_NOTE_LEN {
@@ -100,7 +103,13 @@ impl TriggerRequest {
 
 /// Starts a run now and records who asked, in the run's note and in the audit log. The
 /// transaction opens first, so a CDP without its database starts nothing it cannot audit.
-pub async fn trigger_dag(db: &Db, ctx: &RequestContext, caller: &Principal, airflow: Option<&AirflowClient>, request: TriggerRequest) -> Result<pb::DagRun, IntegrationError> {
+pub async fn trigger_dag(
+    db: &Db,
+    ctx: &RequestContext,
+    caller: &Principal,
+    airflow: Option<&AirflowClient>,
+    request: TriggerRequest,
+) -> Result<pb::DagRun, IntegrationError> {
     let airflow = airflow.ok_or_else(|| IntegrationError::NotConfigured(NOT_CONFIGURED.to_string()))?;
     let who = match &caller.actor {
         Actor::PlatformUser { email, .. } => email.clone(),
@@ -123,7 +132,8 @@ pub async fn trigger_dag(db: &Db, ctx: &RequestContext, caller: &Principal, airf
         "note": note,
         "airflow_url": airflow.url(),
     });
-    audit::record(&mut tx, ctx, Change { action: "dag.trigger", resource_type: "dag", resource_id: request.dag_id.clone(), before: None, after: Some(after) }).await?;
+    audit::record(&mut tx, ctx, Change { action: "dag.trigger", resource_type: "dag", resource_id: request.dag_id.clone(), before: None, after: Some(after) })
+        .await?;
     tx.commit().await?;
     Ok(dags::run_to_proto(&run))
 }

@@ -11,9 +11,8 @@ pub use runner::Worker;
 
 use chrono::{DateTime, Utc};
 use diesel::{
-    sql_query,
+    QueryableByName, sql_query,
     sql_types::{Int4, Jsonb, Nullable, Text, Timestamptz},
-    QueryableByName,
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use std::{collections::HashMap, sync::Arc, time::Duration};

@@ -4,9 +4,8 @@
 use super::{JobContext, JobError, Registry};
 use crate::db::Db;
 use diesel::{
-    sql_query,
+    QueryableByName, sql_query,
     sql_types::{Array, Int4, Int8, Interval, Jsonb, Text},
-    QueryableByName,
 };
 use diesel_async::RunQueryDsl;
 use std::{sync::Arc, time::Duration};
@@ -109,10 +108,7 @@ impl Worker {
         .bind::<Int8, _>(limit)
         .load(&mut conn)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| JobContext { id: r.id, kind: r.kind, payload: r.payload, attempt: r.attempts, max_attempts: r.max_attempts })
-            .collect())
+        Ok(rows.into_iter().map(|r| JobContext { id: r.id, kind: r.kind, payload: r.payload, attempt: r.attempts, max_attempts: r.max_attempts }).collect())
     }
 
     async fn run_job(&self, job: JobContext) {
@@ -137,21 +133,41 @@ impl Worker {
             }
         };
         let recorded = match &outcome {
-            Ok(()) => self.finish(job.id, "UPDATE cdp.jobs SET status = 'succeeded', finished_at = now(), updated_at = now(), \
+            Ok(()) => {
+                self.finish(
+                    job.id,
+                    "UPDATE cdp.jobs SET status = 'succeeded', finished_at = now(), updated_at = now(), \
                                              locked_by = NULL, locked_until = NULL, last_error = NULL \
-                                      WHERE id = $1 AND locked_by = $2 AND status = 'running'", None, None).await,
+                                      WHERE id = $1 AND locked_by = $2 AND status = 'running'",
+                    None,
+                    None,
+                )
+                .await
+            }
             Err(JobError::Retry(msg)) if job.attempt < job.max_attempts => {
                 let delay = handler.retry_delay(job.attempt);
                 tracing::warn!(job = job.id, kind = %job.kind, attempt = job.attempt, error = %msg, retry_in = ?delay, "job failed; will retry");
-                self.finish(job.id, "UPDATE cdp.jobs SET status = 'queued', run_at = now() + $4, updated_at = now(), \
+                self.finish(
+                    job.id,
+                    "UPDATE cdp.jobs SET status = 'queued', run_at = now() + $4, updated_at = now(), \
                                             locked_by = NULL, locked_until = NULL, last_error = $3 \
-                                     WHERE id = $1 AND locked_by = $2 AND status = 'running'", Some(msg), Some(delay)).await
+                                     WHERE id = $1 AND locked_by = $2 AND status = 'running'",
+                    Some(msg),
+                    Some(delay),
+                )
+                .await
             }
             Err(err) => {
                 tracing::error!(job = job.id, kind = %job.kind, attempt = job.attempt, error = %err, "job dead-lettered");
-                self.finish(job.id, "UPDATE cdp.jobs SET status = 'dead', finished_at = now(), updated_at = now(), \
+                self.finish(
+                    job.id,
+                    "UPDATE cdp.jobs SET status = 'dead', finished_at = now(), updated_at = now(), \
                                             locked_by = NULL, locked_until = NULL, last_error = $3 \
-                                     WHERE id = $1 AND locked_by = $2 AND status = 'running'", Some(&err.to_string()), None).await
+                                     WHERE id = $1 AND locked_by = $2 AND status = 'running'",
+                    Some(&err.to_string()),
+                    None,
+                )
+                .await
             }
         };
         let finished = !matches!(&outcome, Err(JobError::Retry(_)) if job.attempt < job.max_attempts);

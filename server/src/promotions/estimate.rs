@@ -50,12 +50,13 @@ struct Overlap {
 }
 
 pub async fn estimate(conn: &mut AsyncPgConnection, input: &pb::Promotion) -> Result<pb::EstimatePromotionResponse, PromotionError> {
-    let benefit = BenefitType::from_proto(input.r#type).ok_or_else(|| PromotionError::invalid("promotion.type", "is required: one of the PromotionType values"))?;
+    let benefit =
+        BenefitType::from_proto(input.r#type).ok_or_else(|| PromotionError::invalid("promotion.type", "is required: one of the PromotionType values"))?;
     if input.cohort_id <= 0 {
         return Err(PromotionError::invalid("promotion.cohort_id", "is required"));
     }
     store::ensure_cohort(conn, input.cohort_id).await?;
-    let limits = input.limits.clone().unwrap_or_default();
+    let limits = input.limits.unwrap_or_default();
     let per_user = i64::from(limits.per_user.max(1));
     let audience_size = cohort_size(conn, input.cohort_id).await?;
 
@@ -138,8 +139,16 @@ pub async fn estimate(conn: &mut AsyncPgConnection, input: &pb::Promotion) -> Re
     .load(conn)
     .await?;
     let now = Utc::now();
-    let starts = input.starts_at.map(|t| from_timestamp("promotion.starts_at", t)).transpose().map_err(|_| PromotionError::invalid("promotion.starts_at", "is not a valid timestamp"))?;
-    let ends = input.ends_at.map(|t| from_timestamp("promotion.ends_at", t)).transpose().map_err(|_| PromotionError::invalid("promotion.ends_at", "is not a valid timestamp"))?;
+    let starts = input
+        .starts_at
+        .map(|t| from_timestamp("promotion.starts_at", t))
+        .transpose()
+        .map_err(|_| PromotionError::invalid("promotion.starts_at", "is not a valid timestamp"))?;
+    let ends = input
+        .ends_at
+        .map(|t| from_timestamp("promotion.ends_at", t))
+        .transpose()
+        .map_err(|_| PromotionError::invalid("promotion.ends_at", "is not a valid timestamp"))?;
     let start = starts.unwrap_or(now).max(now);
     let end = ends.or_else(|| input.ttl.filter(|d| d.seconds > 0).map(|d| start + chrono::Duration::seconds(d.seconds)));
     response.conflicts = overlaps

@@ -21,7 +21,13 @@ use diesel::{prelude::*, result::DatabaseErrorKind};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 fn audit_change<'a>(action: &'a str, id: i64, before: Option<&PromotionRow>, after: Option<&PromotionRow>) -> Change<'a> {
-    Change { action, resource_type: "promotion", resource_id: id.to_string(), before: before.map(PromotionRow::audit_view), after: after.map(PromotionRow::audit_view) }
+    Change {
+        action,
+        resource_type: "promotion",
+        resource_id: id.to_string(),
+        before: before.map(PromotionRow::audit_view),
+        after: after.map(PromotionRow::audit_view),
+    }
 }
 
 /// A unique violation on the shared code index is a code taken by a concurrent request.
@@ -94,7 +100,10 @@ pub async fn update(conn: &mut AsyncPgConnection, ctx: &RequestContext, input: &
     if let Some(path) = paths.iter().find(|path| !editable(status, path)) {
         return Err(PromotionError::Precondition(
             "PROMOTION_NOT_EDITABLE",
-            format!("the {path} of a {} promotion cannot change; a draft can change everything, a running one its name, description, end and limits", status.as_str()),
+            format!(
+                "the {path} of a {} promotion cannot change; a draft can change everything, a running one its name, description, end and limits",
+                status.as_str()
+            ),
         ));
     }
     let mut spec = PromotionSpec::of(&before);
@@ -113,16 +122,20 @@ pub async fn update(conn: &mut AsyncPgConnection, ctx: &RequestContext, input: &
     }
     if running {
         ensure_limits_cover_use(conn, &before, &spec).await?;
-        if let Some(ends) = spec.ends_at.filter(|e| Some(*e) != before.ends_at) {
-            if ends <= Utc::now() {
-                return Err(PromotionError::invalid("promotion.ends_at", "must be in the future for a running promotion"));
-            }
+        if let Some(ends) = spec.ends_at.filter(|e| Some(*e) != before.ends_at)
+            && ends <= Utc::now()
+        {
+            return Err(PromotionError::invalid("promotion.ends_at", "must be in the future for a running promotion"));
         }
         if spec.ends_at.is_none() && before.ends_at.is_some() {
             return Err(PromotionError::invalid("promotion.ends_at", "a running promotion's end can move, not be removed"));
         }
     }
-    let publish = running && (spec.ends_at != before.ends_at || spec.total_cap != before.total_cap || spec.per_user_cap != before.per_user_cap || spec.credit_budget != before.credit_budget);
+    let publish = running
+        && (spec.ends_at != before.ends_at
+            || spec.total_cap != before.total_cap
+            || spec.per_user_cap != before.per_user_cap
+            || spec.credit_budget != before.credit_budget);
     let row: PromotionRow = diesel::update(p::table.find(before.id))
         .set((
             p::name.eq(&spec.name),
@@ -166,10 +179,16 @@ pub async fn update(conn: &mut AsyncPgConnection, ctx: &RequestContext, input: &
 /// Limits of a running promotion cannot go below what is already used.
 async fn ensure_limits_cover_use(conn: &mut AsyncPgConnection, before: &PromotionRow, spec: &PromotionSpec) -> Result<(), PromotionError> {
     if spec.total_cap > 0 && spec.total_cap < before.redeemed_count {
-        return Err(PromotionError::invalid("promotion.limits.total_redemptions", format!("must be at least the {} redemptions already made (or 0 for no cap)", before.redeemed_count)));
+        return Err(PromotionError::invalid(
+            "promotion.limits.total_redemptions",
+            format!("must be at least the {} redemptions already made (or 0 for no cap)", before.redeemed_count),
+        ));
     }
     if spec.credit_budget > 0 && spec.credit_budget < before.credits_granted {
-        return Err(PromotionError::invalid("promotion.limits.credit_budget", format!("must be at least the {} credits already granted (or 0 for no budget)", before.credits_granted)));
+        return Err(PromotionError::invalid(
+            "promotion.limits.credit_budget",
+            format!("must be at least the {} credits already granted (or 0 for no budget)", before.credits_granted),
+        ));
     }
     if spec.per_user_cap < before.per_user_cap {
         let most: Option<i64> = r::table
@@ -194,7 +213,10 @@ pub async fn activate(conn: &mut AsyncPgConnection, ctx: &RequestContext, id: i6
     let before = store::find_for_update(conn, id).await?;
     let status = before.status();
     if !matches!(status, Status::Draft | Status::Paused) {
-        return Err(PromotionError::Precondition("INVALID_STATUS", format!("a {} promotion cannot be activated; only drafts and paused promotions can", status.as_str())));
+        return Err(PromotionError::Precondition(
+            "INVALID_STATUS",
+            format!("a {} promotion cannot be activated; only drafts and paused promotions can", status.as_str()),
+        ));
     }
     if before.audience_frozen_at.is_none() {
         store::ensure_cohort(conn, before.cohort_id).await?;
@@ -248,7 +270,10 @@ pub async fn deactivate(conn: &mut AsyncPgConnection, ctx: &RequestContext, id: 
     let before = store::find_for_update(conn, id).await?;
     let status = before.status();
     if !matches!(status, Status::Scheduled | Status::Active) {
-        return Err(PromotionError::Precondition("INVALID_STATUS", format!("a {} promotion cannot be deactivated; only scheduled and active promotions can", status.as_str())));
+        return Err(PromotionError::Precondition(
+            "INVALID_STATUS",
+            format!("a {} promotion cannot be deactivated; only scheduled and active promotions can", status.as_str()),
+        ));
     }
     let row: PromotionRow = diesel::update(p::table.find(id))
         .set((

@@ -47,7 +47,8 @@ impl PromotionService for PromotionApi {
             .filter(|s| *s != pb::PromotionStatus::Unspecified as i32)
             .map(|s| Status::from_proto(s).ok_or_else(|| crate::error::invalid_field("statuses", "holds a value that is not a PromotionStatus")))
             .collect::<Result<Vec<_>, _>>()?;
-        let filter = ListFilter { statuses, cohort_id: (cohort_id > 0).then_some(cohort_id), search: Some(search.trim().to_string()).filter(|s| !s.is_empty()) };
+        let filter =
+            ListFilter { statuses, cohort_id: (cohort_id > 0).then_some(cohort_id), search: Some(search.trim().to_string()).filter(|s| !s.is_empty()) };
         let mut tx = self.db.begin_as(&ctx.principal()?.claims).await?;
         let (rows, total) = store::list(&mut tx, &filter, after, limit).await?;
         let (rows, next_page_token) = split_page(rows, limit, |row| row.id);
@@ -154,7 +155,11 @@ impl PromotionService for PromotionApi {
         let (promotion, rows, total) = stats::list_redemptions(&mut tx, promotion_id, &RedemptionFilter { user_id, status }, after, limit).await?;
         tx.commit().await?;
         let (rows, next_page_token) = split_page(rows, limit, |row| row.id);
-        Ok(Response::new(pb::ListRedemptionsResponse { redemptions: rows.iter().map(|r| r.to_proto(&promotion)).collect(), next_page_token, total_size: total }))
+        Ok(Response::new(pb::ListRedemptionsResponse {
+            redemptions: rows.iter().map(|r| r.to_proto(&promotion)).collect(),
+            next_page_token,
+            total_size: total,
+        }))
     }
 
     async fn get_promotion_stats(&self, request: Request<pb::GetPromotionStatsRequest>) -> Result<Response<pb::GetPromotionStatsResponse>, GrpcStatus> {

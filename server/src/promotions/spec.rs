@@ -90,13 +90,14 @@ impl PromotionSpec {
 
     /// Takes the value of the writable `path` (an update mask path) from `p`.
     pub fn apply(&mut self, path: &str, p: &pb::Promotion) -> Result<(), PromotionError> {
-        let limits = p.limits.clone().unwrap_or_default();
+        let limits = p.limits.unwrap_or_default();
         match path {
             "name" => self.name = p.name.trim().to_string(),
             "description" => self.description = p.description.trim().to_string(),
             "cohort_id" => self.cohort_id = p.cohort_id,
             "type" => {
-                self.benefit_type = BenefitType::from_proto(p.r#type).ok_or_else(|| PromotionError::invalid("promotion.type", "is required: one of the PromotionType values"))?
+                self.benefit_type = BenefitType::from_proto(p.r#type)
+                    .ok_or_else(|| PromotionError::invalid("promotion.type", "is required: one of the PromotionType values"))?
             }
             "value" => self.value = p.value,
             "addon" => self.addon = p.addon.trim().to_lowercase(),
@@ -120,7 +121,9 @@ impl PromotionSpec {
                 self.per_user_cap = limits.per_user.max(1);
             }
             "limits.credit_budget" => self.credit_budget = limits.credit_budget,
-            "starts_at" => self.starts_at = p.starts_at.map(|t| from_timestamp("promotion.starts_at", t)).transpose().map_err(bad_time("promotion.starts_at"))?,
+            "starts_at" => {
+                self.starts_at = p.starts_at.map(|t| from_timestamp("promotion.starts_at", t)).transpose().map_err(bad_time("promotion.starts_at"))?
+            }
             "ends_at" => self.ends_at = p.ends_at.map(|t| from_timestamp("promotion.ends_at", t)).transpose().map_err(bad_time("promotion.ends_at"))?,
             "ttl" => {
                 self.ttl_secs = match p.ttl {
@@ -130,7 +133,10 @@ impl PromotionSpec {
                     Some(d) => Some(d.seconds),
                 }
             }
-            "audience" => self.audience = Audience::from_proto(p.audience).ok_or_else(|| PromotionError::invalid("promotion.audience", "is not a PromotionAudience value"))?,
+            "audience" => {
+                self.audience =
+                    Audience::from_proto(p.audience).ok_or_else(|| PromotionError::invalid("promotion.audience", "is not a PromotionAudience value"))?
+            }
             other => return Err(PromotionError::invalid("update_mask", format!("{other:?} is not a writable field of a promotion"))),
         }
         Ok(())
@@ -151,14 +157,22 @@ impl PromotionSpec {
             return Err(PromotionError::invalid("promotion.value", "must be a positive number"));
         }
         match self.benefit_type {
-            BenefitType::CreditDiscountPercent if self.value > 100.0 => return Err(PromotionError::invalid("promotion.value", "a discount percentage must be at most 100")),
+            BenefitType::CreditDiscountPercent if self.value > 100.0 => {
+                return Err(PromotionError::invalid("promotion.value", "a discount percentage must be at most 100"));
+            }
             BenefitType::CreditDiscountPercent => {}
-            _ if self.value.fract() != 0.0 => return Err(PromotionError::invalid("promotion.value", format!("must be a whole number for a {} promotion", self.benefit_type.label()))),
+            _ if self.value.fract() != 0.0 => {
+                return Err(PromotionError::invalid("promotion.value", format!("must be a whole number for a {} promotion", self.benefit_type.label())));
+            }
             _ => {}
         }
         match (self.benefit_type, self.addon.as_str()) {
-            (BenefitType::FreeAddon, "") => return Err(PromotionError::invalid("promotion.addon", format!("is required for FREE_ADDON: one of {}", ADDONS.join(", ")))),
-            (BenefitType::FreeAddon, addon) if !ADDONS.contains(&addon) => return Err(PromotionError::invalid("promotion.addon", format!("{addon:?} is not an add-on: one of {}", ADDONS.join(", ")))),
+            (BenefitType::FreeAddon, "") => {
+                return Err(PromotionError::invalid("promotion.addon", format!("is required for FREE_ADDON: one of {}", ADDONS.join(", "))));
+            }
+            (BenefitType::FreeAddon, addon) if !ADDONS.contains(&addon) => {
+                return Err(PromotionError::invalid("promotion.addon", format!("{addon:?} is not an add-on: one of {}", ADDONS.join(", "))));
+            }
             (BenefitType::FreeAddon, _) | (_, "") => {}
             _ => return Err(PromotionError::invalid("promotion.addon", "applies only to FREE_ADDON")),
         }
@@ -171,13 +185,15 @@ impl PromotionSpec {
         if self.credit_budget > 0 && !self.benefit_type.grants_credits() {
             return Err(PromotionError::invalid("promotion.limits.credit_budget", "applies only to BONUS_CREDITS and CREDIT_DISCOUNT_PERCENT"));
         }
-        if let (Some(starts), Some(ends)) = (self.starts_at, self.ends_at) {
-            if ends <= starts {
-                return Err(PromotionError::invalid("promotion.ends_at", "must be after starts_at"));
-            }
+        if let (Some(starts), Some(ends)) = (self.starts_at, self.ends_at)
+            && ends <= starts
+        {
+            return Err(PromotionError::invalid("promotion.ends_at", "must be after starts_at"));
         }
         match self.code_mode {
-            CodeMode::UniquePerUser if self.code.is_some() => return Err(PromotionError::invalid("promotion.code", "must be empty in UNIQUE_PER_USER mode (codes are generated per user)")),
+            CodeMode::UniquePerUser if self.code.is_some() => {
+                return Err(PromotionError::invalid("promotion.code", "must be empty in UNIQUE_PER_USER mode (codes are generated per user)"));
+            }
             CodeMode::UniquePerUser => {}
             CodeMode::Shared => {
                 let code = self.code.get_or_insert_with(generate_code);
@@ -196,14 +212,26 @@ fn bad_time(field: &'static str) -> impl Fn(tonic::Status) -> PromotionError {
 }
 
 /// Every writable field, as update mask paths (`limits` may also be named field by field).
-pub const WRITABLE: [&str; 13] = ["name", "description", "cohort_id", "type", "value", "addon", "code_mode", "code", "limits", "starts_at", "ends_at", "ttl", "audience"];
+pub const WRITABLE: [&str; 13] =
+    ["name", "description", "cohort_id", "type", "value", "addon", "code_mode", "code", "limits", "starts_at", "ends_at", "ttl", "audience"];
 
 /// The limits, field by field.
 pub const LIMIT_PATHS: [&str; 3] = ["limits.total_redemptions", "limits.per_user", "limits.credit_budget"];
 
 /// Output-only fields: naming one in an update mask is INVALID_ARGUMENT.
-pub const OUTPUT_ONLY: [&str; 11] =
-    ["id", "cohort_name", "status", "status_reason", "audience_size", "redeemed_count", "credits_granted", "created_by", "created_at", "updated_at", "activated_at"];
+pub const OUTPUT_ONLY: [&str; 11] = [
+    "id",
+    "cohort_name",
+    "status",
+    "status_reason",
+    "audience_size",
+    "redeemed_count",
+    "credits_granted",
+    "created_by",
+    "created_at",
+    "updated_at",
+    "activated_at",
+];
 
 /// A readable shared code: 8 characters without look-alikes (no O/0, I/1).
 pub fn generate_code() -> String {
@@ -217,13 +245,7 @@ mod tests {
     use super::*;
 
     fn base() -> pb::Promotion {
-        pb::Promotion {
-            name: "Welcome back".into(),
-            cohort_id: 1,
-            r#type: pb::PromotionType::BonusCredits as i32,
-            value: 50.0,
-            ..Default::default()
-        }
+        pb::Promotion { name: "Welcome back".into(), cohort_id: 1, r#type: pb::PromotionType::BonusCredits as i32, value: 50.0, ..Default::default() }
     }
 
     #[test]
@@ -244,7 +266,14 @@ mod tests {
         assert_eq!(field(pb::Promotion { r#type: pb::PromotionType::CreditDiscountPercent as i32, value: 120.0, ..base() }), "promotion.value");
         assert_eq!(field(pb::Promotion { r#type: pb::PromotionType::FreeAddon as i32, value: 1.0, ..base() }), "promotion.addon");
         assert_eq!(field(pb::Promotion { addon: "vip".into(), ..base() }), "promotion.addon");
-        assert_eq!(field(pb::Promotion { r#type: pb::PromotionType::FreeListingDays as i32, limits: Some(pb::PromotionLimits { credit_budget: 10, ..Default::default() }), ..base() }), "promotion.limits.credit_budget");
+        assert_eq!(
+            field(pb::Promotion {
+                r#type: pb::PromotionType::FreeListingDays as i32,
+                limits: Some(pb::PromotionLimits { credit_budget: 10, ..Default::default() }),
+                ..base()
+            }),
+            "promotion.limits.credit_budget"
+        );
         assert_eq!(field(pb::Promotion { code: "no spaces".into(), ..base() }), "promotion.code");
         assert_eq!(field(pb::Promotion { code_mode: pb::CodeMode::UniquePerUser as i32, code: "ABCD".into(), ..base() }), "promotion.code");
         assert_eq!(field(pb::Promotion { r#type: 0, ..base() }), "promotion.type");

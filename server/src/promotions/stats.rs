@@ -78,7 +78,13 @@ pub struct RedemptionFilter {
 }
 
 /// One page of a promotion's redemptions, newest first, and the total matching.
-pub async fn list_redemptions(conn: &mut AsyncPgConnection, promotion_id: i64, filter: &RedemptionFilter, after: Option<i64>, limit: i64) -> Result<(PromotionRow, Vec<RedemptionRow>, i64), PromotionError> {
+pub async fn list_redemptions(
+    conn: &mut AsyncPgConnection,
+    promotion_id: i64,
+    filter: &RedemptionFilter,
+    after: Option<i64>,
+    limit: i64,
+) -> Result<(PromotionRow, Vec<RedemptionRow>, i64), PromotionError> {
     let promotion = store::find(conn, promotion_id).await?;
     let filtered = || {
         let mut query = r::table.filter(r::promotion_id.eq(promotion_id)).into_boxed();
@@ -131,7 +137,12 @@ struct Bucket {
 /// The most buckets a series returns (the latest ones).
 const MAX_BUCKETS: i64 = 2000;
 
-pub async fn promotion_stats(conn: &mut AsyncPgConnection, promotion_id: i64, hourly: bool, tz: chrono_tz::Tz) -> Result<pb::GetPromotionStatsResponse, PromotionError> {
+pub async fn promotion_stats(
+    conn: &mut AsyncPgConnection,
+    promotion_id: i64,
+    hourly: bool,
+    tz: chrono_tz::Tz,
+) -> Result<pb::GetPromotionStatsResponse, PromotionError> {
     let promotion = store::find(conn, promotion_id).await?;
     let totals: Totals = sql_query(
         "SELECT count(*) FILTER (WHERE status = 'redeemed') AS redemptions, \
@@ -227,7 +238,10 @@ pub fn projected_exhaustion(
         Some(left) if per_day > 0 => Some(left as f64 / per_day as f64),
         _ => None,
     };
-    let days = [days_left(remaining_budget, credits_last_day), days_left(remaining_redemptions, redemptions_last_day)].into_iter().flatten().fold(None, |a: Option<f64>, d| Some(a.map_or(d, |a| a.min(d))))?;
+    let days = [days_left(remaining_budget, credits_last_day), days_left(remaining_redemptions, redemptions_last_day)]
+        .into_iter()
+        .flatten()
+        .fold(None, |a: Option<f64>, d| Some(a.map_or(d, |a| a.min(d))))?;
     let at = now + chrono::Duration::milliseconds((days * 86_400_000.0).min(1e15) as i64);
     match ends_at {
         Some(end) if at > end => None,

@@ -40,13 +40,8 @@ impl CodeDirectory {
             return Ok(Some(*target));
         }
         let mut conn = self.db.conn().await?;
-        let shared: Option<i64> = p::table
-            .filter(p::code.eq(code))
-            .filter(p::status.ne(Status::Archived.as_str()))
-            .select(p::id)
-            .first(&mut conn)
-            .await
-            .optional()?;
+        let shared: Option<i64> =
+            p::table.filter(p::code.eq(code)).filter(p::status.ne(Status::Archived.as_str())).select(p::id).first(&mut conn).await.optional()?;
         let target = match shared {
             Some(promotion_id) => Some(CodeTarget { promotion_id, owner: None }),
             None => a::table

@@ -45,7 +45,10 @@ pub struct NewRedemption {
 /// What the ledger made of a redemption.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Written {
-    Committed { id: i64, redeemed_at: DateTime<Utc> },
+    Committed {
+        id: i64,
+        redeemed_at: DateTime<Utc>,
+    },
     /// The credential already used this idempotency key: nothing was inserted.
     KeyTaken,
     /// The promotion is no longer active and in its window, or its Redis state was rebuilt

@@ -32,6 +32,9 @@ use std::{
 };
 use uuid::Uuid;
 
+/// What decides whether a promotion can be served: status, ends_at, audience_frozen_at.
+type ServingState = (String, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
 /// How long a redemption may take before the caller is told to retry (with the same key).
 const DEADLINE: Duration = Duration::from_secs(10);
 /// Rebuilds or re-reservations one redemption may go through before giving up.
@@ -291,7 +294,7 @@ impl Redemptions {
     /// Makes sure Redis holds the promotion's current state, rebuilding it from PostgreSQL
     /// (under a new generation) when it is missing or stale; or says why it cannot be served.
     async fn ensure_loaded(&self, code: &str, promotion_id: i64) -> Result<Loaded, RedemptionError> {
-        let row: Option<(String, Option<DateTime<Utc>>, Option<DateTime<Utc>>)> = {
+        let row: Option<ServingState> = {
             let mut conn = self.activation.db.conn().await?;
             p::table.find(promotion_id).select((p::status, p::ends_at, p::audience_frozen_at)).first(&mut conn).await.optional()?
         };

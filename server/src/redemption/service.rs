@@ -70,7 +70,8 @@ impl RedemptionService for RedemptionApi {
     async fn redeem_promotion(&self, request: Request<pb::RedeemPromotionRequest>) -> Result<Response<pb::RedeemPromotionResponse>, Status> {
         let ctx = context(&request)?;
         let credential = credential(&ctx)?;
-        let pb::RedeemPromotionRequest { code: raw_code, user_id: raw_user, idempotency_key, order_reference, order_credits: raw_credits } = request.into_inner();
+        let pb::RedeemPromotionRequest { code: raw_code, user_id: raw_user, idempotency_key, order_reference, order_credits: raw_credits } =
+            request.into_inner();
         let key = idempotency_key.trim();
         if key.is_empty() || key.len() > 128 || key.chars().any(|c| c.is_control()) {
             return Err(invalid("idempotency_key", "is required: 1 to 128 printable characters, the same on every retry").into());

@@ -3,11 +3,7 @@
 //! with the total cap and budget not spent and uses left for the user; ending soonest first.
 
 use super::RedemptionError;
-use crate::{
-    convert::opt_timestamp,
-    db::Db,
-    promotions::model::BenefitType,
-};
+use crate::{convert::opt_timestamp, db::Db, promotions::model::BenefitType};
 use cdp_proto::cdp::v1 as pb;
 use chrono::{DateTime, Utc};
 use diesel::{

@@ -41,8 +41,18 @@ pub fn rows(world: &World, tally: &Tally, seed: u64, now: chrono::NaiveDateTime)
         let active = tally.activity_by_day[index];
 
         let loads = [
-            ("users", USERS_AT, users_total, json!({"inserted": tally.users_created[index], "updated": active.saturating_sub(tally.users_created[index]), "unchanged": users_total.saturating_sub(active.max(tally.users_created[index]))})),
-            ("identities", IDENTITIES_AT, identities_total, json!({"inserted": tally.identities_created[index], "updated": 0, "unchanged": identities_total - tally.identities_created[index]})),
+            (
+                "users",
+                USERS_AT,
+                users_total,
+                json!({"inserted": tally.users_created[index], "updated": active.saturating_sub(tally.users_created[index]), "unchanged": users_total.saturating_sub(active.max(tally.users_created[index]))}),
+            ),
+            (
+                "identities",
+                IDENTITIES_AT,
+                identities_total,
+                json!({"inserted": tally.identities_created[index], "updated": 0, "unchanged": identities_total - tally.identities_created[index]}),
+            ),
             ("activity", ACTIVITY_AT, active, json!({"day": date, "inserted": active, "updated": 0})),
         ];
         for (slot, (source, at, rows, published)) in loads.into_iter().enumerate() {
@@ -55,11 +65,8 @@ pub fn rows(world: &World, tally: &Tally, seed: u64, now: chrono::NaiveDateTime)
                 let staged = (rows as f64 * rng.random_range(0.05..0.2)).round() as u64;
                 let (failed_started, finished) = capped(&plus_seconds(&started, jitter), &plus_seconds(&started, jitter + 12), now);
                 let baseline = previous[slot].unwrap_or(rows);
-                let reason = if staged == 0 {
-                    "the batch has no rows".to_string()
-                } else {
-                    format!("{staged} rows is below 50% of the {baseline} of the baseline")
-                };
+                let reason =
+                    if staged == 0 { "the batch has no rows".to_string() } else { format!("{staged} rows is below 50% of the {baseline} of the baseline") };
                 let mut checks = checks(staged, Some(baseline));
                 checks[0]["passed"] = json!(false);
                 checks[0]["details"]["message"] = json!(reason);
@@ -112,7 +119,17 @@ fn succeeded(source: &str, rows: u64, baseline: Option<u64>, finished: &str, pub
 }
 
 #[allow(clippy::too_many_arguments)]
-fn line(out: &mut Vec<u8>, source: &str, run_id: &str, rows: u64, started: &str, finished: &str, status: &str, validation: &serde_json::Value, error: Option<&str>) {
+fn line(
+    out: &mut Vec<u8>,
+    source: &str,
+    run_id: &str,
+    rows: u64,
+    started: &str,
+    finished: &str,
+    status: &str,
+    validation: &serde_json::Value,
+    error: Option<&str>,
+) {
     // COPY text format: a backslash in the JSON would start an escape, so double it.
     let validation = validation.to_string().replace('\\', "\\\\");
     let _ = writeln!(out, "{source}\t{run_id}\t{rows}\t{started}+00\t{finished}+00\t{status}\t{validation}\t{}", error.unwrap_or("\\N"));

@@ -15,8 +15,7 @@ pub enum UserType {
 }
 
 impl UserType {
-    pub const SHARES: [(UserType, f64); 4] =
-        [(UserType::Individual, 0.88), (UserType::Dealer, 0.05), (UserType::Agency, 0.04), (UserType::Shop, 0.03)];
+    pub const SHARES: [(UserType, f64); 4] = [(UserType::Individual, 0.88), (UserType::Dealer, 0.05), (UserType::Agency, 0.04), (UserType::Shop, 0.03)];
 
     pub fn slug(self) -> &'static str {
         match self {

@@ -194,11 +194,7 @@ impl World {
         let mut premium_spent = false;
         for _ in 0..listings {
             let vertical = pick(rng, &profile.verticals);
-            let level = if rng.random::<f64>() < 0.75 {
-                profile.primary_levels[vertical]
-            } else {
-                rng.random_range(0..VERTICALS[vertical].levels_1.len())
-            };
+            let level = if rng.random::<f64>() < 0.75 { profile.primary_levels[vertical] } else { rng.random_range(0..VERTICALS[vertical].levels_1.len()) };
             life.vertical_listings[vertical] += 1;
             life.level_listings[catalog::level_index(vertical, level)] += 1;
             life.listings += 1;
@@ -616,7 +612,21 @@ impl Profile {
         } else {
             Vec::new()
         };
-        Profile { user_type, propensity, list_rate, extra_listings, paid_share, addon_rate, free_share, offer_rate, verticals, primary_levels, plans, addons, office_vertical }
+        Profile {
+            user_type,
+            propensity,
+            list_rate,
+            extra_listings,
+            paid_share,
+            addon_rate,
+            free_share,
+            offer_rate,
+            verticals,
+            primary_levels,
+            plans,
+            addons,
+            office_vertical,
+        }
     }
 }
 

@@ -47,8 +47,8 @@ use crate::{
 };
 use anyhow::{Context, bail, ensure};
 use cdp_proto::cdp::v1::{
-    self as pb, cohort_service_server::CohortService, platform_user_service_server::PlatformUserService,
-    promotion_service_server::PromotionService, service_credential_service_server::ServiceCredentialService,
+    self as pb, cohort_service_server::CohortService, platform_user_service_server::PlatformUserService, promotion_service_server::PromotionService,
+    service_credential_service_server::ServiceCredentialService,
 };
 use chrono::{DateTime, Duration as Span, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
@@ -152,11 +152,10 @@ pub async fn create(app: &App, options: &HistoryOptions) -> anyhow::Result<Histo
 
     let started = Instant::now();
     match super_admin(app).await? {
-        None => {
-            report.skipped = Some(
-                "no active super admin to lead the team: set CDP_BOOTSTRAP_ADMIN_EMAIL and CDP_BOOTSTRAP_ADMIN_PASSWORD (make up does) and seed a fresh database".into(),
-            )
-        }
+        None => report.skipped = Some(
+            "no active super admin to lead the team: set CDP_BOOTSTRAP_ADMIN_EMAIL and CDP_BOOTSTRAP_ADMIN_PASSWORD (make up does) and seed a fresh database"
+                .into(),
+        ),
         Some((admin, bootstrapped)) => {
             let mut director = Director::new(app, options, admin, bootstrapped).await?;
             director.play().await?;
@@ -488,7 +487,8 @@ impl<'a> Director<'a> {
         let request = self.request(member.invited_by, "/cdp.v1.PlatformUserService/InvitePlatformUser", message, at)?;
         let invited = self.users.invite_platform_user(request).await.map_err(status("InvitePlatformUser"))?.into_inner();
         let id: Uuid = invited.platform_user.context("no platform user in the answer")?.id.parse()?;
-        let token = invited.invitation_link.split_once("token=").map(|(_, token)| token.to_string()).context("the local provider hands over an invitation link")?;
+        let token =
+            invited.invitation_link.split_once("token=").map(|(_, token)| token.to_string()).context("the local provider hands over an invitation link")?;
         self.member_ids.insert(member.key, id);
         self.invitations.insert(member.key, token);
         self.timeline.users.push(UserTimes { id, created: at, updated: at, invited: Some(at), accepted: None, disabled: None });
@@ -500,7 +500,11 @@ impl<'a> Director<'a> {
         let member = &TEAM[i];
         let token = self.invitations.remove(member.key).context("accepting an invitation that was not sent")?;
         let ctx = RequestContext { principal: None, request_id: self.request_id(at), client_address: None };
-        let session = self.provider.complete_password_reset(&self.app.db, &ctx, &token, &secrets::random_token()).await.map_err(|e| anyhow::anyhow!("accepting the invitation: {e}"))?;
+        let session = self
+            .provider
+            .complete_password_reset(&self.app.db, &ctx, &token, &secrets::random_token())
+            .await
+            .map_err(|e| anyhow::anyhow!("accepting the invitation: {e}"))?;
         self.provider.sign_out(&self.app.db, &session.refresh_token, None).await.map_err(|e| anyhow::anyhow!("signing out: {e}"))?;
         self.actors.insert(member.key, principal(&self.app.db, session.user_id).await?);
         let times = self.timeline.user(session.user_id)?;
@@ -620,7 +624,8 @@ impl<'a> Director<'a> {
             ..Default::default()
         };
         let request = self.request(plot.by, "/cdp.v1.PromotionService/CreatePromotion", pb::CreatePromotionRequest { promotion: Some(promotion) }, at)?;
-        let created = self.promotions.create_promotion(request).await.map_err(status("CreatePromotion"))?.into_inner().promotion.context("no promotion in the answer")?;
+        let created =
+            self.promotions.create_promotion(request).await.map_err(status("CreatePromotion"))?.into_inner().promotion.context("no promotion in the answer")?;
         self.promotion_ids[i] = Some(created.id);
         self.timeline.promotions.push(PromotionTimes { id: created.id, created: at, updated: at, activated: None, ends: None });
         Ok(())
@@ -636,12 +641,25 @@ impl<'a> Director<'a> {
         let plot = &PROMOTIONS[i];
         let id = self.promotion_id(i)?;
         let request = self.request(plot.by, "/cdp.v1.PromotionService/ActivatePromotion", pb::ActivatePromotionRequest { id }, at)?;
-        let active = self.promotions.activate_promotion(request).await.map_err(status("ActivatePromotion"))?.into_inner().promotion.context("no promotion in the answer")?;
+        let active = self
+            .promotions
+            .activate_promotion(request)
+            .await
+            .map_err(status("ActivatePromotion"))?
+            .into_inner()
+            .promotion
+            .context("no promotion in the answer")?;
         ensure!(active.status() == pb::PromotionStatus::Active, "{} is {:?} after activation", plot.key, active.status());
         let ends = active.ends_at.map(|t| from_timestamp("ends_at", t)).transpose().map_err(|e| anyhow::anyhow!("{}", e.message()))?;
         self.promotion_ends[i] = ends;
         // The job row stays queued: a worker that starts later runs it again (it republishes).
-        let job = JobContext { id: 0, kind: crate::activation::jobs::ACTIVATE.into(), payload: serde_json::json!({ "promotion_id": id }), attempt: 1, max_attempts: 1 };
+        let job = JobContext {
+            id: 0,
+            kind: crate::activation::jobs::ACTIVATE.into(),
+            payload: serde_json::json!({ "promotion_id": id }),
+            attempt: 1,
+            max_attempts: 1,
+        };
         ActivateJob(self.activation.clone()).run(&job).await.map_err(|e| anyhow::anyhow!("the activation job: {e}"))?;
         let running = self.clock.running(plot);
         let story_end = if running { self.clock.end() } else { at + Span::days(plot.ttl_days) };
@@ -776,7 +794,13 @@ impl<'a> Director<'a> {
         store::find(&mut tx, id, false).await?;
         let (run_id, queued) = sync::queue_run(&mut tx, id, target, caller.platform_user_id()).await?;
         ensure!(queued, "a sync of {cohort} to {target} was already pending");
-        let change = Change { action: "cohort.sync", resource_type: "cohort", resource_id: id.to_string(), before: None, after: Some(serde_json::json!({ "target": target, "run_id": run_id })) };
+        let change = Change {
+            action: "cohort.sync",
+            resource_type: "cohort",
+            resource_id: id.to_string(),
+            before: None,
+            after: Some(serde_json::json!({ "target": target, "run_id": run_id })),
+        };
         audit::record(&mut tx, &ctx, change).await?;
         tx.commit().await?;
 
@@ -894,11 +918,13 @@ impl Timeline {
         // Audit rows, by request id.
         sql_query("ALTER TABLE cdp.audit_log DISABLE TRIGGER audit_log_append_only").execute(conn).await?;
         let (ids, ats): (Vec<String>, Vec<DateTime<Utc>>) = self.audit.iter().cloned().unzip();
-        sql_query("UPDATE cdp.audit_log a SET created_at = m.at FROM unnest($1::text[], $2::timestamptz[]) AS m(request_id, at) WHERE a.request_id = m.request_id")
-            .bind::<Array<Text>, _>(&ids)
-            .bind::<Array<Timestamptz>, _>(&ats)
-            .execute(conn)
-            .await?;
+        sql_query(
+            "UPDATE cdp.audit_log a SET created_at = m.at FROM unnest($1::text[], $2::timestamptz[]) AS m(request_id, at) WHERE a.request_id = m.request_id",
+        )
+        .bind::<Array<Text>, _>(&ids)
+        .bind::<Array<Timestamptz>, _>(&ats)
+        .execute(conn)
+        .await?;
         // The states a promotion's audit rows show hold the end it had as played: the story's.
         let ended: Vec<(String, serde_json::Value)> =
             self.promotions.iter().filter_map(|p| p.ends.map(|end| (p.id.to_string(), serde_json::to_value(end).expect("a time serialises")))).collect();
@@ -999,9 +1025,11 @@ impl Timeline {
             .execute(conn)
             .await?;
         }
-        sql_query("UPDATE cdp.cohort_size_history h SET computed_at = r.story_at FROM seed_refreshes r WHERE h.cohort_id = r.cohort_id AND h.computed_at = r.real_at")
-            .execute(conn)
-            .await?;
+        sql_query(
+            "UPDATE cdp.cohort_size_history h SET computed_at = r.story_at FROM seed_refreshes r WHERE h.cohort_id = r.cohort_id AND h.computed_at = r.real_at",
+        )
+        .execute(conn)
+        .await?;
         let cohorts = &self.cohorts;
         sql_query(
             "UPDATE cdp.cohorts c SET created_at = m.created, updated_at = m.updated, last_refreshed_at = r.last, \

@@ -210,9 +210,7 @@ pub async fn seed(database_url: &str, options: &SeedOptions) -> anyhow::Result<S
     activity_conn.batch_execute("COMMIT").await?;
 
     let analyze_started = Instant::now();
-    users_conn
-        .batch_execute("ANALYZE public.users; ANALYZE cdp.user_daily_activity; ANALYZE cdp.identities; ANALYZE cdp.ingestion_batches")
-        .await?;
+    users_conn.batch_execute("ANALYZE public.users; ANALYZE cdp.user_daily_activity; ANALYZE cdp.identities; ANALYZE cdp.ingestion_batches").await?;
     Ok(SeedReport {
         users: tally.users(),
         activity_rows: tally.activity_rows(),
@@ -229,9 +227,8 @@ pub async fn seed(database_url: &str, options: &SeedOptions) -> anyhow::Result<S
 
 /// A plain tokio-postgres connection: diesel-async has no COPY, and it runs on this crate.
 async fn connect(database_url: &str) -> anyhow::Result<tokio_postgres::Client> {
-    let (client, connection) = tokio_postgres::connect(database_url, tokio_postgres::NoTls)
-        .await
-        .with_context(|| format!("connecting to {}", crate::app::redact(database_url)))?;
+    let (client, connection) =
+        tokio_postgres::connect(database_url, tokio_postgres::NoTls).await.with_context(|| format!("connecting to {}", crate::app::redact(database_url)))?;
     tokio::spawn(async move {
         if let Err(err) = connection.await {
             tracing::warn!(error = %err, "seed connection ended with an error");

@@ -46,11 +46,51 @@ impl Member {
 }
 
 pub const TEAM: [Member; 7] = [
-    Member { key: "amira", display_name: "Amira Hassan", role: Role::Admin, invited_by: SUPER_ADMIN, invited: at(62, 9, 10), accepted: Some(at(62, 10, 2)), disabled: None },
-    Member { key: "omar", display_name: "Omar Farouk", role: Role::GrowthManager, invited_by: "amira", invited: at(61, 11, 0), accepted: Some(at(61, 13, 20)), disabled: None },
-    Member { key: "karim", display_name: "Karim Adel", role: Role::DataEngineer, invited_by: "amira", invited: at(61, 11, 4), accepted: Some(at(60, 9, 45)), disabled: None },
-    Member { key: "nour", display_name: "Nour Saleh", role: Role::ReadOnly, invited_by: "amira", invited: at(61, 11, 7), accepted: Some(at(59, 16, 30)), disabled: None },
-    Member { key: "layla", display_name: "Layla Mansour", role: Role::GrowthManager, invited_by: "amira", invited: at(52, 10, 0), accepted: Some(at(52, 10, 41)), disabled: None },
+    Member {
+        key: "amira",
+        display_name: "Amira Hassan",
+        role: Role::Admin,
+        invited_by: SUPER_ADMIN,
+        invited: at(62, 9, 10),
+        accepted: Some(at(62, 10, 2)),
+        disabled: None,
+    },
+    Member {
+        key: "omar",
+        display_name: "Omar Farouk",
+        role: Role::GrowthManager,
+        invited_by: "amira",
+        invited: at(61, 11, 0),
+        accepted: Some(at(61, 13, 20)),
+        disabled: None,
+    },
+    Member {
+        key: "karim",
+        display_name: "Karim Adel",
+        role: Role::DataEngineer,
+        invited_by: "amira",
+        invited: at(61, 11, 4),
+        accepted: Some(at(60, 9, 45)),
+        disabled: None,
+    },
+    Member {
+        key: "nour",
+        display_name: "Nour Saleh",
+        role: Role::ReadOnly,
+        invited_by: "amira",
+        invited: at(61, 11, 7),
+        accepted: Some(at(59, 16, 30)),
+        disabled: None,
+    },
+    Member {
+        key: "layla",
+        display_name: "Layla Mansour",
+        role: Role::GrowthManager,
+        invited_by: "amira",
+        invited: at(52, 10, 0),
+        accepted: Some(at(52, 10, 41)),
+        disabled: None,
+    },
     Member {
         key: "hany",
         display_name: "Hany Fathy",
@@ -301,7 +341,12 @@ pub const SYNCS: [(&str, &str, &str, When); 3] = [
 
 fn condition(field: &str, operator: Operator, value: Option<Kind>) -> pb::ConditionNode {
     pb::ConditionNode {
-        node: Some(Node::Condition(pb::Condition { field: field.into(), operator: operator as i32, value: value.map(|kind| pb::Value { kind: Some(kind) }), value_to: None })),
+        node: Some(Node::Condition(pb::Condition {
+            field: field.into(),
+            operator: operator as i32,
+            value: value.map(|kind| pb::Value { kind: Some(kind) }),
+            value_to: None,
+        })),
     }
 }
 

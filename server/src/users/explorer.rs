@@ -295,7 +295,9 @@ pub async fn list_users(conn: &mut AsyncPgConnection, request: ListUsers) -> Res
                 sql.push(&format!(" AND u.user_id {cmp} ")).push_bind(BindValue::Int8(token.id));
             } else {
                 let key = token.k.clone().ok_or_else(|| UserError::invalid("page_token", "is not a token this server issued"))?;
-                sql.push(&format!(" AND (({e}), u.user_id) {cmp} (CAST(")).push_bind(BindValue::Text(key)).push(&format!(" AS {}), ", sort.field.storage.sql_type()));
+                sql.push(&format!(" AND (({e}), u.user_id) {cmp} (CAST("))
+                    .push_bind(BindValue::Text(key))
+                    .push(&format!(" AS {}), ", sort.field.storage.sql_type()));
                 sql.push_bind(BindValue::Int8(token.id)).push(")");
             }
         }

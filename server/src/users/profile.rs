@@ -200,7 +200,8 @@ pub fn shown_phone(phone: Option<i64>, read_pii: bool) -> (Option<String>, bool)
 pub fn instant(at: Option<NaiveDateTime>, tz: chrono_tz::Tz) -> Option<prost_types::Timestamp> {
     let at = at?;
     // A wall time in a DST gap does not exist: read it as the instant just after the gap.
-    let utc = tz.from_local_datetime(&at).earliest().or_else(|| tz.from_local_datetime(&(at + chrono::Duration::hours(1))).earliest())?.with_timezone(&chrono::Utc);
+    let utc =
+        tz.from_local_datetime(&at).earliest().or_else(|| tz.from_local_datetime(&(at + chrono::Duration::hours(1))).earliest())?.with_timezone(&chrono::Utc);
     Some(crate::convert::timestamp(utc))
 }
 
@@ -211,7 +212,11 @@ pub fn slugs(list: &Option<String>) -> Vec<String> {
 
 impl UserRow {
     /// The brief's columns grouped as the profile shows them.
-    pub fn groups(&self, read_pii: bool, tz: chrono_tz::Tz) -> (pb::UserAccount, pb::UserWallet, pb::UserListings, pb::UserPlanSpend, pb::UserAddons, pb::UserOffers, bool) {
+    pub fn groups(
+        &self,
+        read_pii: bool,
+        tz: chrono_tz::Tz,
+    ) -> (pb::UserAccount, pb::UserWallet, pb::UserListings, pb::UserPlanSpend, pb::UserAddons, pb::UserOffers, bool) {
         let UserRow {
             user_id,
             user_type,
@@ -381,7 +386,14 @@ impl UserRow {
             addon_vip_listings_count,
             addon_vip_credits_spent,
         };
-        let offers = pb::UserOffers { offer_50_days_used, offer_baraka_days_used, offer_total_days_used, offer_50_percentage, offer_baraka_percentage, offer_total_percentage };
+        let offers = pb::UserOffers {
+            offer_50_days_used,
+            offer_baraka_days_used,
+            offer_total_days_used,
+            offer_50_percentage,
+            offer_baraka_percentage,
+            offer_total_percentage,
+        };
         (account, wallet, listings, plans, addons, offers, phone_masked)
     }
 }

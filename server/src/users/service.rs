@@ -57,7 +57,10 @@ impl UserService for UserApi {
         let mut tx = self.db.begin_as(&ctx.principal()?.claims).await?;
         let (attributes, effective) = store::update_attributes(&mut tx, &ctx, update, self.today()).await?;
         tx.commit().await?;
-        Ok(Response::new(pb::UpdateUserResponse { cdp_attributes: Some(attributes.to_proto()), lifecycle_stage: lifecycle_to_proto(effective.as_deref()) as i32 }))
+        Ok(Response::new(pb::UpdateUserResponse {
+            cdp_attributes: Some(attributes.to_proto()),
+            lifecycle_stage: lifecycle_to_proto(effective.as_deref()) as i32,
+        }))
     }
 
     async fn list_user_fields(&self, request: Request<pb::ListUserFieldsRequest>) -> Result<Response<pb::ListUserFieldsResponse>, Status> {

@@ -52,7 +52,8 @@ const ACTIVITY_AGGREGATES: &str = "\
 /// `reactivated_on` from the aggregates: the window's first active day when at least the churn
 /// window (30 whole days) without activity came before it, as docs/metrics.md counts
 /// reactivations (the previous activity on D − 31 or earlier).
-const REACTIVATED_ON: &str = "CASE WHEN act.previous_active_day IS NOT NULL AND act.first_in_window - act.previous_active_day > 30 THEN act.first_in_window END";
+const REACTIVATED_ON: &str =
+    "CASE WHEN act.previous_active_day IS NOT NULL AND act.first_in_window - act.previous_active_day > 30 THEN act.first_in_window END";
 
 /// Rebuilds the stats of users `[from, to)` as of `today` in one statement, and removes the
 /// stats of users no longer in `public.users`.
@@ -82,11 +83,13 @@ async fn refresh_chunk(conn: &mut AsyncPgConnection, today: NaiveDate, from: i32
            lifecycle_stage = excluded.lifecycle_stage, cltv = excluded.cltv, refreshed_at = excluded.refreshed_at"
     );
     let written = sql_query(upsert).bind::<Date, _>(today).bind::<Integer, _>(from).bind::<Integer, _>(to).execute(&mut *conn).await?;
-    sql_query("DELETE FROM cdp.user_stats s WHERE s.user_id >= $1 AND s.user_id < $2 AND NOT EXISTS (SELECT 1 FROM public.users u WHERE u.user_id = s.user_id)")
-        .bind::<Integer, _>(from)
-        .bind::<Integer, _>(to)
-        .execute(conn)
-        .await?;
+    sql_query(
+        "DELETE FROM cdp.user_stats s WHERE s.user_id >= $1 AND s.user_id < $2 AND NOT EXISTS (SELECT 1 FROM public.users u WHERE u.user_id = s.user_id)",
+    )
+    .bind::<Integer, _>(from)
+    .bind::<Integer, _>(to)
+    .execute(conn)
+    .await?;
     Ok(written)
 }
 

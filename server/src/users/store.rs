@@ -3,7 +3,10 @@
 
 use super::{UserError, account_status_from_proto, account_status_to_proto, lifecycle_from_proto, lifecycle_to_proto, profile::UserRow, stats};
 use crate::{
-    audit::{self, Change, service::{ENTRY_COLUMNS, entry_to_proto}},
+    audit::{
+        self, Change,
+        service::{ENTRY_COLUMNS, entry_to_proto},
+    },
     auth::principal::RequestContext,
     conditions::Catalogue,
     convert::{opt_timestamp, timestamp},
@@ -50,7 +53,15 @@ pub struct Attributes {
 
 impl Attributes {
     fn defaults(user_id: i32) -> Self {
-        Attributes { user_id, account_status: "active".into(), lifecycle_stage_override: None, tags: Vec::new(), notes: String::new(), updated_at: None, updated_by: None }
+        Attributes {
+            user_id,
+            account_status: "active".into(),
+            lifecycle_stage_override: None,
+            tags: Vec::new(),
+            notes: String::new(),
+            updated_at: None,
+            updated_by: None,
+        }
     }
 
     pub fn to_proto(&self) -> pb::CdpAttributes {
@@ -84,7 +95,8 @@ const ATTRIBUTE_COLUMNS: &str = "user_id, account_status, lifecycle_stage_overri
 
 async fn attributes(conn: &mut AsyncPgConnection, id: i32, for_update: bool) -> Result<Attributes, UserError> {
     let lock = if for_update { " FOR UPDATE" } else { "" };
-    let rows: Vec<Attributes> = sql_query(format!("SELECT {ATTRIBUTE_COLUMNS} FROM cdp.user_attributes WHERE user_id = $1{lock}")).bind::<Integer, _>(id).load(conn).await?;
+    let rows: Vec<Attributes> =
+        sql_query(format!("SELECT {ATTRIBUTE_COLUMNS} FROM cdp.user_attributes WHERE user_id = $1{lock}")).bind::<Integer, _>(id).load(conn).await?;
     Ok(rows.into_iter().next().unwrap_or_else(|| Attributes::defaults(id)))
 }
 
@@ -127,14 +139,21 @@ struct MembershipRow {
 }
 
 /// The full profile of a user as the caller may see it.
-pub async fn get_profile(conn: &mut AsyncPgConnection, ctx: &RequestContext, id: i64, today: NaiveDate, tz: chrono_tz::Tz) -> Result<pb::UserProfile, UserError> {
+pub async fn get_profile(
+    conn: &mut AsyncPgConnection,
+    ctx: &RequestContext,
+    id: i64,
+    today: NaiveDate,
+    tz: chrono_tz::Tz,
+) -> Result<pb::UserProfile, UserError> {
     let principal = ctx.principal().map_err(|_| UserError::NotFound("sign in first".into()))?;
     let read_pii = principal.has("users.read_pii");
     let id = user_id(id)?;
     let row = find_user(conn, id).await?;
     let attrs = attributes(conn, id, false).await?;
 
-    let identity: Option<IdentityRow> = sql_query("SELECT amplitude_id, braze_id FROM cdp.identities WHERE user_id = $1").bind::<Integer, _>(id).load(conn).await?.into_iter().next();
+    let identity: Option<IdentityRow> =
+        sql_query("SELECT amplitude_id, braze_id FROM cdp.identities WHERE user_id = $1").bind::<Integer, _>(id).load(conn).await?.into_iter().next();
 
     // The last 90 days, oldest first, zeros on days without a row.
     let first_day = today.checked_sub_days(Days::new(ACTIVITY_DAYS - 1)).unwrap_or(today);
@@ -237,7 +256,10 @@ fn validate_tags(tags: &[String]) -> Result<Vec<String>, UserError> {
             && tag.chars().count() <= MAX_TAG_CHARS
             && tag.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
         if !valid {
-            return Err(UserError::invalid(format!("cdp_attributes.tags[{i}]"), format!("must be a slug of 1 to {MAX_TAG_CHARS} lowercase letters, digits, '-' or '_'")));
+            return Err(UserError::invalid(
+                format!("cdp_attributes.tags[{i}]"),
+                format!("must be a slug of 1 to {MAX_TAG_CHARS} lowercase letters, digits, '-' or '_'"),
+            ));
         }
         if !out.contains(&tag) {
             out.push(tag);
@@ -277,11 +299,13 @@ pub async fn update_attributes(
     for path in &paths {
         match path.as_str() {
             "account_status" => {
-                let status = pb::AccountStatus::try_from(account_status).map_err(|_| UserError::invalid("cdp_attributes.account_status", "must be ACTIVE, UNDER_REVIEW or SUSPENDED"))?;
+                let status = pb::AccountStatus::try_from(account_status)
+                    .map_err(|_| UserError::invalid("cdp_attributes.account_status", "must be ACTIVE, UNDER_REVIEW or SUSPENDED"))?;
                 wanted.account_status = account_status_from_proto(status).to_string();
             }
             "lifecycle_stage_override" => {
-                let stage = pb::LifecycleStage::try_from(lifecycle_stage_override).map_err(|_| UserError::invalid("cdp_attributes.lifecycle_stage_override", "must be a LifecycleStage (UNSPECIFIED clears the override)"))?;
+                let stage = pb::LifecycleStage::try_from(lifecycle_stage_override)
+                    .map_err(|_| UserError::invalid("cdp_attributes.lifecycle_stage_override", "must be a LifecycleStage (UNSPECIFIED clears the override)"))?;
                 wanted.lifecycle_stage_override = lifecycle_from_proto(stage).map(str::to_string);
             }
             "tags" => wanted.tags = validate_tags(&tags)?,

@@ -27,7 +27,10 @@ use cdp_tests::{JWT_SECRET, authed, fixtures::mint_token, server_url};
 use diesel::sql_types::{BigInt, Double};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use std::{
-    sync::{Arc, atomic::{AtomicU64, Ordering}},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 use tokio_util::sync::CancellationToken;
@@ -54,7 +57,12 @@ async fn count(conn: &mut AsyncPgConnection, sql: &str) -> i64 {
 
 fn cond(field: &str, op: Op, kind: Option<Kind>) -> pb::ConditionNode {
     pb::ConditionNode {
-        node: Some(pb::condition_node::Node::Condition(pb::Condition { field: field.into(), operator: op as i32, value: kind.map(|k| pb::Value { kind: Some(k) }), value_to: None })),
+        node: Some(pb::condition_node::Node::Condition(pb::Condition {
+            field: field.into(),
+            operator: op as i32,
+            value: kind.map(|k| pb::Value { kind: Some(k) }),
+            value_to: None,
+        })),
     }
 }
 
@@ -90,7 +98,10 @@ fn definition_with(conditions: usize) -> pb::ConditionGroup {
         pb::ConditionNode {
             node: Some(pb::condition_node::Node::Group(pb::ConditionGroup {
                 combinator: Combinator::Or as i32,
-                nodes: vec![cond("plans_or_bundles_used", Op::ContainsAny, texts(&["pro", "plus", "premium"])), cond("total_listings_count", Op::GreaterThan, Some(Kind::Number(10.0)))],
+                nodes: vec![
+                    cond("plans_or_bundles_used", Op::ContainsAny, texts(&["pro", "plus", "premium"])),
+                    cond("total_listings_count", Op::GreaterThan, Some(Kind::Number(10.0))),
+                ],
             })),
         },
         cond("days_since_last_transaction", Op::LessThan, Some(Kind::Number(365.0))),
@@ -101,11 +112,7 @@ fn definition_with(conditions: usize) -> pb::ConditionGroup {
 /// The builder's edit number `k`: a new threshold on the first condition (a users column) or,
 /// every other time and where there is one, a new window on the activity condition.
 fn edit(definition: &mut pb::ConditionGroup, k: usize) {
-    let (index, kind) = if k % 2 == 1 && definition.nodes.len() >= 6 {
-        (5, Kind::Days(30 + (k % 300) as i64))
-    } else {
-        (0, Kind::Number(100.0 + k as f64))
-    };
+    let (index, kind) = if k % 2 == 1 && definition.nodes.len() >= 6 { (5, Kind::Days(30 + (k % 300) as i64)) } else { (0, Kind::Number(100.0 + k as f64)) };
     if let Some(pb::condition_node::Node::Condition(condition)) = definition.nodes[index].node.as_mut() {
         condition.value = Some(pb::Value { kind: Some(kind) });
     }
@@ -136,7 +143,14 @@ async fn braze(State(sent): State<Arc<(AtomicU64, AtomicU64)>>, request: Request
 /// A builder cohort inserted as the table owner (the RPC's checks are not what is measured).
 async fn insert_cohort(conn: &mut AsyncPgConnection, name: &str, group: &pb::ConditionGroup) -> i64 {
     let json = definition::to_json(group).to_string().replace('\'', "''");
-    count(conn, &format!("INSERT INTO cdp.cohorts (name, kind, definition) VALUES ('{name} {}', 'dynamic', '{json}'::jsonb) RETURNING id AS n", uuid::Uuid::new_v4().simple())).await
+    count(
+        conn,
+        &format!(
+            "INSERT INTO cdp.cohorts (name, kind, definition) VALUES ('{name} {}', 'dynamic', '{json}'::jsonb) RETURNING id AS n",
+            uuid::Uuid::new_v4().simple()
+        ),
+    )
+    .await
 }
 
 #[tokio::main]
@@ -200,7 +214,11 @@ async fn main() -> anyhow::Result<()> {
     let mut client = CohortServiceClient::new(channel);
     let id = uuid::Uuid::new_v4();
     let email = format!("bench-{}@cdp.test", &id.simple().to_string()[..8]);
-    exec(&mut conn, &format!("INSERT INTO cdp.platform_users (id, email, display_name, role, status) VALUES ('{id}', '{email}', 'Bench', 'growth_manager', 'active')")).await;
+    exec(
+        &mut conn,
+        &format!("INSERT INTO cdp.platform_users (id, email, display_name, role, status) VALUES ('{id}', '{email}', 'Bench', 'growth_manager', 'active')"),
+    )
+    .await;
     let token = mint_token(id, &email);
 
     // Two saved cohorts, so previews compute overlaps as they would in use.
@@ -274,7 +292,10 @@ async fn main() -> anyhow::Result<()> {
         .get_result::<X>(&mut conn)
         .await?
         .x;
-    let big = pb::ConditionGroup { combinator: Combinator::And as i32, nodes: vec![cond("current_credits_in_wallet", Op::GreaterOrEqual, Some(Kind::Number(threshold)))] };
+    let big = pb::ConditionGroup {
+        combinator: Combinator::And as i32,
+        nodes: vec![cond("current_credits_in_wallet", Op::GreaterOrEqual, Some(Kind::Number(threshold)))],
+    };
     let cohort = insert_cohort(&mut conn, "a fifth of the users", &big).await;
     println!("\n| refresh | members | joined | left | duration s |\n|---|---|---|---|---|");
     let show = |what: &str, outcome: refresh::RefreshOutcome, took: Duration| {
@@ -302,7 +323,10 @@ async fn main() -> anyhow::Result<()> {
     .get_result::<X>(&mut conn)
     .await?
     .x;
-    let hundred = pb::ConditionGroup { combinator: Combinator::And as i32, nodes: vec![cond("current_credits_in_wallet", Op::GreaterOrEqual, Some(Kind::Number(threshold)))] };
+    let hundred = pb::ConditionGroup {
+        combinator: Combinator::And as i32,
+        nodes: vec![cond("current_credits_in_wallet", Op::GreaterOrEqual, Some(Kind::Number(threshold)))],
+    };
     let cohort = insert_cohort(&mut conn, "a tenth of the users, in Braze", &hundred).await;
     refresh::refresh_now(&app.db, &app.config, cohort).await?;
     let job = sync::SyncCohortJob { db: app.db.clone(), config: app.config.clone(), http: app.http.clone() };
@@ -313,7 +337,9 @@ async fn main() -> anyhow::Result<()> {
         tx.commit().await?;
         let (requests_before, users_before) = (AtomicU64::load(&sent.0, Ordering::Relaxed), AtomicU64::load(&sent.1, Ordering::Relaxed));
         let t = Instant::now();
-        job.run(&JobContext { id: run_id, kind: sync::SYNC_JOB.into(), payload: serde_json::json!({ "run_id": run_id }), attempt: 1, max_attempts: 1 }).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        job.run(&JobContext { id: run_id, kind: sync::SYNC_JOB.into(), payload: serde_json::json!({ "run_id": run_id }), attempt: 1, max_attempts: 1 })
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         let took = t.elapsed();
         let users_sent = AtomicU64::load(&sent.1, Ordering::Relaxed) - users_before;
         println!(

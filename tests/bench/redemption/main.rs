@@ -12,8 +12,8 @@
 //! Never part of `make test`.
 
 use cdp_proto::cdp::v1::{
-    self as pb, auth_service_client::AuthServiceClient, promotion_service_client::PromotionServiceClient,
-    redemption_service_client::RedemptionServiceClient, service_credential_service_client::ServiceCredentialServiceClient,
+    self as pb, auth_service_client::AuthServiceClient, promotion_service_client::PromotionServiceClient, redemption_service_client::RedemptionServiceClient,
+    service_credential_service_client::ServiceCredentialServiceClient,
 };
 use cdp_tests::authed;
 use diesel::sql_types::{BigInt, Text};
@@ -178,7 +178,13 @@ async fn load(channels: &[Channel], secret: &str, target: Target, clients: usize
                     }
                     n += 1;
                     let (code, user_id) = target.next(n);
-                    let request = pb::RedeemPromotionRequest { code, user_id, idempotency_key: format!("{run}-{i}-{n}"), order_reference: String::new(), order_credits: None };
+                    let request = pb::RedeemPromotionRequest {
+                        code,
+                        user_id,
+                        idempotency_key: format!("{run}-{i}-{n}"),
+                        order_reference: String::new(),
+                        order_credits: None,
+                    };
                     let answer = client.redeem_promotion(authed(request, &secret)).await;
                     let counted = t0 >= start;
                     match answer {
@@ -354,23 +360,31 @@ async fn main() -> Result<(), Error> {
     let mut spread_codes = Vec::new();
     for i in 0..SPREAD_PROMOTIONS {
         let code = format!("SPREAD-{i:03}");
-        spread_ids.push(setup.promotion(&mut conn, spread_cohort, &code, pb::PromotionLimits { total_redemptions: HOT_CAP, per_user: 1, credit_budget: 0 }).await?);
+        spread_ids
+            .push(setup.promotion(&mut conn, spread_cohort, &code, pb::PromotionLimits { total_redemptions: HOT_CAP, per_user: 1, credit_budget: 0 }).await?);
         spread_codes.push(code);
     }
     exec(&mut conn, "ANALYZE").await?;
-    println!("setup: hot promotion over {HOT_USERS} users, {SPREAD_PROMOTIONS} promotions over {SPREAD_USERS} users each, in {:.0}s", t.elapsed().as_secs_f64());
+    println!(
+        "setup: hot promotion over {HOT_USERS} users, {SPREAD_PROMOTIONS} promotions over {SPREAD_USERS} users each, in {:.0}s",
+        t.elapsed().as_secs_f64()
+    );
 
     // Every request redeems for a user who has not redeemed yet (also across runs on a kept database).
     let next_after = |max: i64| AtomicI64::new(max + 1);
-    let hot_users = Arc::new(next_after(scalar(&mut conn, &format!("SELECT coalesce(max(user_id), 0)::int8 AS n FROM cdp.redemptions WHERE promotion_id = {hot_id}")).await?));
+    let hot_users = Arc::new(next_after(
+        scalar(&mut conn, &format!("SELECT coalesce(max(user_id), 0)::int8 AS n FROM cdp.redemptions WHERE promotion_id = {hot_id}")).await?,
+    ));
     let mut spread_next = Vec::new();
     for id in &spread_ids {
-        spread_next.push(next_after(scalar(&mut conn, &format!("SELECT coalesce(max(user_id), 0)::int8 AS n FROM cdp.redemptions WHERE promotion_id = {id}")).await?));
+        spread_next
+            .push(next_after(scalar(&mut conn, &format!("SELECT coalesce(max(user_id), 0)::int8 AS n FROM cdp.redemptions WHERE promotion_id = {id}")).await?));
     }
     let spread_users = Arc::new(spread_next);
     let scenarios = std::env::var("CDP_BENCH_SCENARIOS").unwrap_or_else(|_| "hot,spread,race".into());
     let wanted = |name: &str| scenarios.split(',').any(|s| s.trim() == name);
-    let client_counts: Vec<usize> = std::env::var("CDP_BENCH_CLIENTS").ok().map(|v| v.split(',').filter_map(|c| c.trim().parse().ok()).collect()).unwrap_or_else(|| vec![8, 32, 128]);
+    let client_counts: Vec<usize> =
+        std::env::var("CDP_BENCH_CLIENTS").ok().map(|v| v.split(',').filter_map(|c| c.trim().parse().ok()).collect()).unwrap_or_else(|| vec![8, 32, 128]);
     let spread_codes = Arc::new(spread_codes);
     println!();
     println!("| scenario | clients | redemptions/s (median of {runs}) | p50 ms | p99 ms | errors | over-redemptions | successes without a ledger row |");
@@ -436,7 +450,9 @@ async fn main() -> Result<(), Error> {
     // The capped race: 128 clients until the cap and the budget are spent.
     let race_cohort = cohort(&mut conn, "Bench race audience", 200_000).await?;
     let race_code = format!("RACE-{}", std::process::id());
-    let race_id = setup.promotion(&mut conn, race_cohort, &race_code, pb::PromotionLimits { total_redemptions: RACE_CAP, per_user: 1, credit_budget: (RACE_CAP - 1) * 10 }).await?;
+    let race_id = setup
+        .promotion(&mut conn, race_cohort, &race_code, pb::PromotionLimits { total_redemptions: RACE_CAP, per_user: 1, credit_budget: (RACE_CAP - 1) * 10 })
+        .await?;
     let started = Instant::now();
     let tally = load(&channels, &secret, Target::Hot { code: race_code.clone(), next_user: Arc::new(AtomicI64::new(1)) }, 128, 120, "race", true).await;
     let elapsed = started.elapsed().as_secs_f64();

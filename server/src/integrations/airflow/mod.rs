@@ -286,7 +286,11 @@ async fn error_detail(response: reqwest::Response) -> String {
             items
                 .iter()
                 .map(|item| {
-                    let loc: Vec<String> = item.get("loc").and_then(Value::as_array).map(|l| l.iter().map(|p| p.as_str().map(str::to_string).unwrap_or_else(|| p.to_string())).collect()).unwrap_or_default();
+                    let loc: Vec<String> = item
+                        .get("loc")
+                        .and_then(Value::as_array)
+                        .map(|l| l.iter().map(|p| p.as_str().map(str::to_string).unwrap_or_else(|| p.to_string())).collect())
+                        .unwrap_or_default();
                     let msg = item.get("msg").and_then(Value::as_str).unwrap_or("invalid");
                     if loc.is_empty() { msg.to_string() } else { format!("{}: {msg}", loc.join(".")) }
                 })

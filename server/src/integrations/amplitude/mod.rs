@@ -81,7 +81,12 @@ pub struct AmplitudeClient {
 
 impl AmplitudeClient {
     pub fn new(config: &AmplitudeConfig, http: reqwest::Client) -> AmplitudeClient {
-        AmplitudeClient { base: config.rest_url.trim_end_matches('/').to_string(), api_key: config.api_key.clone(), secret_key: config.secret_key.clone(), http }
+        AmplitudeClient {
+            base: config.rest_url.trim_end_matches('/').to_string(),
+            api_key: config.api_key.clone(),
+            secret_key: config.secret_key.clone(),
+            http,
+        }
     }
 
     fn request(&self, method: reqwest::Method, path: &str) -> RequestBuilder {
@@ -152,7 +157,10 @@ impl AmplitudeClient {
         let (_, text) = self.send(self.request(reqwest::Method::POST, "/api/3/cohorts/upload").json(&body), "upload endpoint").await?;
         let body: Value = serde_json::from_str(&text).map_err(|e| AmplitudeError::Unexpected(format!("upload: {e}")))?;
         // The doc shows `cohortId`; third-party schemas show `cohort_id`: accept both.
-        body.get("cohortId").or_else(|| body.get("cohort_id")).and_then(string_or_number).ok_or_else(|| AmplitudeError::Unexpected("upload answer without a cohort id".into()))
+        body.get("cohortId")
+            .or_else(|| body.get("cohort_id"))
+            .and_then(string_or_number)
+            .ok_or_else(|| AmplitudeError::Unexpected("upload answer without a cohort id".into()))
     }
 
     /// `POST /api/3/cohorts/membership`: adds or removes user ids (at most 100,000).
@@ -190,9 +198,10 @@ fn string_or_number(value: &Value) -> Option<String> {
 fn instant(value: Option<&Value>) -> Option<DateTime<Utc>> {
     match value? {
         Value::Number(n) => DateTime::from_timestamp_millis(n.as_i64()?),
-        Value::String(s) => DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc)).or_else(|| {
-            chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").ok().map(|t| t.and_utc())
-        }),
+        Value::String(s) => DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
+            .or_else(|| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").ok().map(|t| t.and_utc())),
         _ => None,
     }
 }

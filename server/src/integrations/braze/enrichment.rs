@@ -131,12 +131,14 @@ impl EnrichProfiles {
 
     async fn finish_run(&self, run_id: i64, status: &str, error: Option<&str>) -> Result<(), crate::db::DbError> {
         let mut conn = self.db.conn().await?;
-        sql_query("UPDATE cdp.integration_sync_runs SET status = $2, error = $3, finished_at = CASE WHEN $2 IN ('succeeded', 'failed') THEN now() END WHERE id = $1")
-            .bind::<BigInt, _>(run_id)
-            .bind::<Text, _>(status)
-            .bind::<diesel::sql_types::Nullable<Text>, _>(error)
-            .execute(&mut *conn)
-            .await?;
+        sql_query(
+            "UPDATE cdp.integration_sync_runs SET status = $2, error = $3, finished_at = CASE WHEN $2 IN ('succeeded', 'failed') THEN now() END WHERE id = $1",
+        )
+        .bind::<BigInt, _>(run_id)
+        .bind::<Text, _>(status)
+        .bind::<diesel::sql_types::Nullable<Text>, _>(error)
+        .execute(&mut *conn)
+        .await?;
         Ok(())
     }
 

@@ -104,10 +104,7 @@ impl BrazeClient {
             let text = response.text().await.unwrap_or_default();
             let parsed: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
             if status.is_success() {
-                return Ok(TrackOutcome {
-                    processed: parsed.get("attributes_processed").and_then(Value::as_i64),
-                    errors: error_list(&parsed),
-                });
+                return Ok(TrackOutcome { processed: parsed.get("attributes_processed").and_then(Value::as_i64), errors: error_list(&parsed) });
             }
             let message = describe(&parsed, &text);
             if status.is_server_error() {
@@ -163,7 +160,10 @@ fn requested_wait(headers: &HeaderMap) -> Option<Duration> {
 }
 
 fn error_list(body: &Value) -> Vec<String> {
-    body.get("errors").and_then(Value::as_array).map(|errors| errors.iter().map(|e| e.as_str().map(str::to_string).unwrap_or_else(|| e.to_string())).collect()).unwrap_or_default()
+    body.get("errors")
+        .and_then(Value::as_array)
+        .map(|errors| errors.iter().map(|e| e.as_str().map(str::to_string).unwrap_or_else(|| e.to_string())).collect())
+        .unwrap_or_default()
 }
 
 fn describe(body: &Value, text: &str) -> String {
