@@ -200,6 +200,12 @@ async fn reserve_download(db: &Db, ctx: &RequestContext, amplitude_cohort_id: &s
     Ok(row)
 }
 
+/// Records the download as failed with `error`.
+async fn fail_download(db: &Db, ctx: &RequestContext, id: i64, error: &str) -> Result<(), CohortError> {
+    update_download(db, ctx, id, "UPDATE cdp.amplitude_cohort_downloads SET status = 'failed', error = $2, finished_at = now() WHERE id = $1", Some(error))
+        .await
+}
+
 async fn update_download(db: &Db, ctx: &RequestContext, id: i64, sql: &str, text: Option<&str>) -> Result<(), CohortError> {
     let principal = ctx.principal().map_err(|_| CohortError::Internal("no principal".into()))?;
     let mut tx = db.begin_as(&principal.claims).await?;
@@ -258,14 +264,7 @@ pub async fn import_amplitude_cohort(
                 request_id
             }
             Err(err) => {
-                update_download(
-                    db,
-                    ctx,
-                    download.id,
-                    "UPDATE cdp.amplitude_cohort_downloads SET status = 'failed', error = $2, finished_at = now() WHERE id = $1",
-                    Some(&err.to_string()),
-                )
-                .await?;
+                fail_download(db, ctx, download.id, &err.to_string()).await?;
                 return Err(unreachable(err));
             }
         },
@@ -288,14 +287,7 @@ pub async fn import_amplitude_cohort(
             }
             Err(err) => {
                 if err.is_permanent() {
-                    update_download(
-                        db,
-                        ctx,
-                        download.id,
-                        "UPDATE cdp.amplitude_cohort_downloads SET status = 'failed', error = $2, finished_at = now() WHERE id = $1",
-                        Some(&err.to_string()),
-                    )
-                    .await?;
+                    fail_download(db, ctx, download.id, &err.to_string()).await?;
                 }
                 return Err(unreachable(err));
             }
@@ -305,14 +297,7 @@ pub async fn import_amplitude_cohort(
         Ok(rows) => rows,
         Err(err) => {
             if err.is_permanent() || matches!(err, AmplitudeError::Unexpected(_)) {
-                update_download(
-                    db,
-                    ctx,
-                    download.id,
-                    "UPDATE cdp.amplitude_cohort_downloads SET status = 'failed', error = $2, finished_at = now() WHERE id = $1",
-                    Some(&err.to_string()),
-                )
-                .await?;
+                fail_download(db, ctx, download.id, &err.to_string()).await?;
             }
             return Err(unreachable(err));
         }
