@@ -8,7 +8,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../../.." && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/cdp-target}
-(cd "$root" && cargo build --release --quiet -p cdp-server --bin cdp && cargo build --release --quiet -p cdp-tests --bin cdp-bench-redemption)
+# One invocation: both packages share one feature resolution, so the server is compiled once.
+(cd "$root" && cargo build --release --quiet -p cdp-server --bin cdp -p cdp-tests --bin cdp-bench-redemption)
 cdp=$CARGO_TARGET_DIR/release/cdp
 load=$CARGO_TARGET_DIR/release/cdp-bench-redemption
 
