@@ -871,3 +871,52 @@ async fn previews_reuse_condition_results_only_while_the_data_is_unchanged() {
     assert_eq!(after_suspension.count, expected().await);
     assert_eq!(after_suspension.funnel[0].matching, after_etl.funnel[0].matching, "the first condition's set is unchanged");
 }
+
+#[tokio::test]
+async fn previews_of_activity_conditions_read_alone_match_the_join_semantics() {
+    // Activity conditions are evaluated on cdp.user_stats alone (cohorts::preview::Source):
+    // users without a stats row must still match what a row of NULLs matches, and a stats row
+    // whose user is gone must never count.
+    let app = seeded_app(600, &[]).await;
+    let (_, token) = fixtures::user_with_role(&app, "growth_manager").await;
+    fixtures::exec(&app, "DELETE FROM cdp.user_stats").await;
+    fixtures::exec(
+        &app,
+        "INSERT INTO cdp.user_stats (user_id, as_of, last_active_day, active_days_7, active_days_30, lifecycle_stage) \
+         SELECT user_id, current_date, CASE WHEN user_id % 7 = 0 THEN NULL ELSE current_date - (user_id % 60) END, user_id % 8, user_id % 31, 'active' \
+         FROM public.users WHERE user_id % 5 <> 0",
+    )
+    .await;
+    fixtures::exec(&app, "INSERT INTO cdp.user_stats (user_id, as_of, active_days_30, lifecycle_stage) VALUES (2000000000, current_date, 30, 'active')").await;
+    let app = &app;
+    let token = &token;
+    let count = |clause: String| async move {
+        fixtures::count(app, &format!("SELECT count(*) AS n FROM public.users u LEFT JOIN cdp.user_stats s ON s.user_id = u.user_id WHERE {clause}")).await
+    };
+    let preview = |definition: pb::ConditionGroup| async move {
+        client(app).preview_cohort(authed(pb::PreviewCohortRequest { definition: Some(definition), sample_size: 5 }, token)).await.unwrap().into_inner()
+    };
+
+    // OR of a node that rows of NULLs match (no stats row, or no last active day) and one they do not.
+    let either = preview(group(
+        Combinator::Or,
+        vec![cond("last_active_day", Op::IsNotSet, None), cond("active_days_30", Op::GreaterOrEqual, Some(Kind::Number(20.0)))],
+    ))
+    .await;
+    let steps = ["s.last_active_day IS NULL", "s.active_days_30 >= 20"];
+    assert!(count(steps[0].into()).await > count("s.user_id IS NULL".into()).await, "both kinds of NULL are present");
+    assert_eq!(either.funnel[0].matching, count(steps[0].into()).await, "users without a stats row match IS NOT SET");
+    assert_eq!(either.funnel[1].matching, count(steps[1].into()).await, "the stats row of a user who is gone does not count");
+    assert_eq!(either.count, count(steps.join(" OR ")).await);
+    assert_eq!(either.total_users, count("true".into()).await);
+
+    // AND with a users column: two sources, one answer.
+    let both = preview(group(
+        Combinator::And,
+        vec![cond("total_listings_count", Op::GreaterThan, Some(Kind::Number(2.0))), cond("active_days_7", Op::LessThan, Some(Kind::Number(3.0)))],
+    ))
+    .await;
+    assert_eq!(both.funnel[1].matching, count("s.active_days_7 < 3".into()).await, "NULL < 3 matches no one");
+    assert_eq!(both.count, count("u.total_listings_count > 2 AND s.active_days_7 < 3".into()).await);
+    assert!(both.count > 0);
+}

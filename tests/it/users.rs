@@ -88,7 +88,7 @@ async fn ordering_by_several_columns_pages_to_the_end_without_gaps_or_repeats() 
     let (app, _) = seeded_app(900).await;
     let token = admin_token(&app).await;
     // (order_by, the same order in SQL): integers, doubles, timestamps and text with nulls
-    // last, an activity rollup, an enum, and the default.
+    // last, an activity rollup, an enum, a flag, and the default.
     let orders = [
         ("", "u.user_id"),
         ("user_id desc", "u.user_id DESC"),
@@ -98,6 +98,7 @@ async fn ordering_by_several_columns_pages_to_the_end_without_gaps_or_repeats() 
         ("favorite_vertical asc", "u.favorite_vertical NULLS LAST, u.user_id"),
         ("last_active_day desc", "s.last_active_day DESC NULLS LAST, u.user_id DESC"),
         ("lifecycle_stage", "s.lifecycle_stage, u.user_id"),
+        ("is_block desc", "u.is_block DESC NULLS LAST, u.user_id DESC"),
     ];
     let total = count(&app, "SELECT count(*) AS n FROM public.users").await;
     for (order_by, sql_order) in orders {

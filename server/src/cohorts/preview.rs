@@ -3,7 +3,8 @@
 //! into the set of users it matches; the count, the funnel (each node alone and cumulated), the
 //! sample and the overlaps with saved cohorts and running promotions are then set operations.
 //! The sets are kept in a [`PreviewCache`], so a builder that edits one condition rescans only
-//! that one: every missing node is found in one scan of `public.users`.
+//! that one. Missing nodes are found in one scan per source: the users (with the joins those
+//! nodes need), or one joined table alone for nodes that read nothing else (activity stats).
 
 use super::{
     CohortError, members,
@@ -12,7 +13,7 @@ use super::{
 };
 use crate::{
     auth::principal::Principal,
-    conditions::{self, Catalogue, CompileOptions, CompiledFilter, Sql},
+    conditions::{self, Catalogue, CompileOptions, CompiledFilter, Join, Sql},
     config::Config,
     db::Db,
 };
@@ -23,7 +24,11 @@ use diesel::{
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use roaring::RoaringBitmap;
-use std::{collections::HashMap, sync::Arc, time::Instant};
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap},
+    sync::Arc,
+    time::Instant,
+};
 
 /// Sample users when none is asked for, and the most allowed.
 const DEFAULT_SAMPLE: i64 = 20;
@@ -57,6 +62,12 @@ struct NodeWords {
     chunks: Option<Vec<i32>>,
     #[diesel(sql_type = Nullable<Array<BigInt>>)]
     words: Option<Vec<i64>>,
+}
+
+#[derive(QueryableByName)]
+struct NullHits {
+    #[diesel(sql_type = Array<Bool>)]
+    hits: Vec<bool>,
 }
 
 #[derive(QueryableByName)]
@@ -134,8 +145,8 @@ pub async fn preview(
             .load(&mut *tx)
             .await?;
 
-    let total_users = sets.total(&mut tx).await?;
     let nodes = sets.nodes(&mut tx, &filter, &referenced_stamp(&filter, &cohorts)).await?;
+    let total_users = sets.total(&mut tx).await?;
     let mut matching = match nodes.as_slice() {
         [first, ..] => (**first).clone(),
         [] if filter.is_and() => (*sets.everyone(&mut tx).await?).clone(),
@@ -212,10 +223,32 @@ async fn promotion_overlaps(
     Ok(overlaps)
 }
 
-/// The users matching each of `nodes` (expressions over `u` and `filter`'s joins), in one scan.
-/// Each set travels as 64-bit words of user ids (`bit_or` grouped by `user_id >> 6`), which
-/// parallel workers aggregate, rather than as one row per user.
-async fn evaluate(tx: &mut AsyncPgConnection, nodes: &[&Sql], filter: &CompiledFilter) -> Result<Vec<RoaringBitmap>, CohortError> {
+/// What a scan reads: the users with the joins their nodes need, or one joined table alone
+/// (nodes that read only that table: `FROM cdp.user_stats s` skips joining a million users).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Source {
+    Users(BTreeSet<Join>),
+    Alone(Join),
+}
+
+impl Source {
+    fn of(filter: &CompiledFilter, node: usize) -> Source {
+        let joins = filter.node_joins(node);
+        match joins.iter().next() {
+            Some(join) if joins.len() == 1 && !filter.node_reads_users(node) => Source::Alone(*join),
+            _ => Source::Users(joins.clone()),
+        }
+    }
+}
+
+/// The ids matching each of `nodes` (expressions over `source`), in one scan. Each set travels
+/// as 64-bit words of user ids (`bit_or` grouped by `user_id >> 6`), which parallel workers
+/// aggregate, rather than as one row per user.
+async fn evaluate(tx: &mut AsyncPgConnection, nodes: &[&Sql], source: &Source) -> Result<Vec<RoaringBitmap>, CohortError> {
+    let id = match source {
+        Source::Users(_) => "u.user_id".to_string(),
+        Source::Alone(join) => format!("{}.user_id", join.alias()),
+    };
     let mut sql = Sql::new("SELECT v.node, v.chunks, v.words FROM (SELECT ");
     for n in 0..nodes.len() {
         sql.push(&format!(
@@ -223,11 +256,14 @@ async fn evaluate(tx: &mut AsyncPgConnection, nodes: &[&Sql], filter: &CompiledF
             if n > 0 { ", " } else { "" }
         ));
     }
-    sql.push(" FROM (SELECT u.user_id >> 6 AS chunk");
+    sql.push(&format!(" FROM (SELECT {id} >> 6 AS chunk"));
     for (n, node) in nodes.iter().enumerate() {
-        sql.push(", bit_or(1::int8 << (u.user_id & 63)) FILTER (WHERE (").append(node).push(&format!(")) AS w{n}"));
+        sql.push(&format!(", bit_or(1::int8 << ({id} & 63)) FILTER (WHERE (")).append(node).push(&format!(")) AS w{n}"));
     }
-    sql.push(" FROM public.users u").push_joins(filter);
+    match source {
+        Source::Users(joins) => sql.push(" FROM public.users u").push_join_list(joins.iter().copied()),
+        Source::Alone(join) => sql.push(&format!(" FROM {}", join.table())),
+    };
     // One node (a builder's edit) may be found through an index; several are counted in one
     // parallel scan (an OR of them planned as OR-ed bitmap scans measured slower).
     if let [node] = nodes {
@@ -322,6 +358,9 @@ impl Sets<'_> {
         if let Some(Cached::Count(n)) = self.cache.get(self.version, &key) {
             return Ok(n);
         }
+        if let Some(everyone) = self.cache.set(self.version, &self.key("everyone")) {
+            return Ok(everyone.len() as i64);
+        }
         let n = sql_query("SELECT count(*) AS n FROM public.users u").get_result::<Count>(tx).await?.n;
         self.cache.put(self.version, key, Cached::Count(n));
         Ok(n)
@@ -333,33 +372,81 @@ impl Sets<'_> {
         if let Some(set) = self.cache.set(self.version, &key) {
             return Ok(set);
         }
-        let set = Arc::new(evaluate(tx, &[&Sql::new("TRUE")], &CompiledFilter::everyone()).await?.remove(0));
+        let set = Arc::new(evaluate(tx, &[&Sql::new("TRUE")], &Source::Users(BTreeSet::new())).await?.remove(0));
         self.cache.put(self.version, key, Cached::Set(set.clone()));
         Ok(set)
     }
 
-    /// Each top-level node's matches, the missing ones found together in one scan.
+    /// Each top-level node's matches. The missing ones are found together, one scan per
+    /// [`Source`]: a node on users columns never pays for a join, and a node on one joined
+    /// table (the activity stats) reads that table alone.
     async fn nodes(&self, tx: &mut AsyncPgConnection, filter: &CompiledFilter, stamp: &str) -> Result<Vec<Arc<RoaringBitmap>>, CohortError> {
-        let joins: String = filter.joins().map(|j| j.sql()).collect();
         let keys: Vec<String> = filter
             .top_level_nodes()
             .iter()
-            .map(|(node, _)| {
+            .enumerate()
+            .map(|(i, (node, _))| {
                 let (text, binds) = node.render();
+                let joins: String = filter.node_joins(i).iter().map(|j| j.sql()).collect();
                 self.key(&format!("node:{text}:{binds:?}:{joins}:{stamp}"))
             })
             .collect();
         let mut found: Vec<Option<Arc<RoaringBitmap>>> = keys.iter().map(|k| self.cache.set(self.version, k)).collect();
-        let missing: Vec<usize> = (0..found.len()).filter(|i| found[*i].is_none()).collect();
-        if !missing.is_empty() {
-            let nodes: Vec<&Sql> = missing.iter().map(|i| &filter.top_level_nodes()[*i].0).collect();
-            for (i, set) in missing.iter().zip(evaluate(tx, &nodes, filter).await?) {
+        let mut missing: BTreeMap<Source, Vec<usize>> = BTreeMap::new();
+        for i in (0..found.len()).filter(|i| found[*i].is_none()) {
+            missing.entry(Source::of(filter, i)).or_default().push(i);
+        }
+        // A table read alone is intersected with every user: if that set is missing too, the
+        // first scan of the users finds it on the way (users sources sort first).
+        let mut want_everyone = missing.keys().any(|s| matches!(s, Source::Alone(_))) && self.cache.set(self.version, &self.key("everyone")).is_none();
+        let everyone_node = Sql::new("TRUE");
+        for (source, indices) in &missing {
+            let mut nodes: Vec<&Sql> = indices.iter().map(|i| &filter.top_level_nodes()[*i].0).collect();
+            let sets = match source {
+                Source::Users(_) => {
+                    let with_everyone = std::mem::take(&mut want_everyone);
+                    if with_everyone {
+                        nodes.push(&everyone_node);
+                    }
+                    let mut sets = evaluate(tx, &nodes, source).await?;
+                    if with_everyone {
+                        let everyone = sets.pop().expect("one set per node");
+                        self.cache.put(self.version, self.key("everyone"), Cached::Set(Arc::new(everyone)));
+                    }
+                    sets
+                }
+                Source::Alone(join) => self.alone(tx, *join, &nodes).await?,
+            };
+            for (i, set) in indices.iter().zip(sets) {
                 let set = Arc::new(set);
                 self.cache.put(self.version, keys[*i].clone(), Cached::Set(set.clone()));
                 found[*i] = Some(set);
             }
         }
         Ok(found.into_iter().map(Option::unwrap_or_default).collect())
+    }
+
+    /// `nodes`, which read only `join`'s table, evaluated on that table alone. Two things a
+    /// LEFT JOIN from the users would have given are added back: users without a row there
+    /// match a node that a row of NULLs matches (`IS NOT SET`), and rows of users the caller
+    /// does not see, or that no longer exist, never count (the sets meet every user's).
+    async fn alone(&self, tx: &mut AsyncPgConnection, join: Join, nodes: &[&Sql]) -> Result<Vec<RoaringBitmap>, CohortError> {
+        let mut sql = Sql::new("SELECT ARRAY[");
+        for (n, node) in nodes.iter().enumerate() {
+            sql.push(if n > 0 { ", (" } else { "(" }).append(node).push(") IS TRUE");
+        }
+        sql.push(&format!("]::bool[] AS hits FROM (SELECT 1) AS one LEFT JOIN {} ON false", join.table()));
+        let null_hits = sql.into_query().get_result::<NullHits>(tx).await?.hits;
+        let any_null_hit = null_hits.iter().any(|hit| *hit);
+        let with_row = Sql::new("TRUE");
+        let mut scanned = nodes.to_vec();
+        if any_null_hit {
+            scanned.push(&with_row);
+        }
+        let mut sets = evaluate(tx, &scanned, &Source::Alone(join)).await?;
+        let everyone = self.everyone(tx).await?;
+        let without_row = if any_null_hit { everyone.as_ref() - &sets.pop().expect("one set per node") } else { RoaringBitmap::new() };
+        Ok(sets.into_iter().zip(null_hits).map(|(set, hit)| if hit { (set & everyone.as_ref()) | &without_row } else { set & everyone.as_ref() }).collect())
     }
 
     /// The members of the saved cohorts, keyed by their refresh stamps.

@@ -57,21 +57,6 @@ pub enum Storage {
     AmplitudeMembership,
 }
 
-impl Storage {
-    /// The SQL type of the field's expression (casts of keyset page tokens).
-    pub fn sql_type(self) -> &'static str {
-        match self {
-            Storage::Integer | Storage::IntFlag => "bigint",
-            Storage::Double => "double precision",
-            Storage::Text | Storage::Enum => "text",
-            Storage::Timestamp => "timestamp",
-            Storage::Date => "date",
-            Storage::Bool => "boolean",
-            Storage::CommaList | Storage::TextArray | Storage::CohortMembership | Storage::AmplitudeMembership => "text",
-        }
-    }
-}
-
 /// A table the field's expression reads besides `public.users u`, always LEFT JOINed on
 /// `user_id` (one row per user at most, so a join never duplicates users).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -94,6 +79,24 @@ impl Join {
             Join::Identities => " LEFT JOIN cdp.identities i ON i.user_id = u.user_id",
         }
     }
+
+    /// The table with its alias, to read it alone (`FROM cdp.user_stats s`).
+    pub fn table(self) -> &'static str {
+        match self {
+            Join::Attributes => "cdp.user_attributes a",
+            Join::Stats => "cdp.user_stats s",
+            Join::Identities => "cdp.identities i",
+        }
+    }
+
+    /// Its alias, whose `user_id` is the user's.
+    pub fn alias(self) -> &'static str {
+        match self {
+            Join::Attributes => "a",
+            Join::Stats => "s",
+            Join::Identities => "i",
+        }
+    }
 }
 
 /// One field of the catalogue.
@@ -104,7 +107,9 @@ pub struct Field {
     /// `account`, `wallet`, `listings`, `plans`, `addons`, `offers`, `cdp`, `activity`, `cohorts`.
     pub group: &'static str,
     pub storage: Storage,
-    /// SQL over `u` and the aliases of `joins`; written here, never taken from a request.
+    /// SQL over `u` and the aliases of `joins`; written here, never taken from a request. A
+    /// field with joins reads only their aliases, never `u` (a condition on it can then be
+    /// evaluated on the joined table alone; a test holds this).
     pub expr: String,
     pub joins: &'static [Join],
     pub description: &'static str,
@@ -510,6 +515,16 @@ mod tests {
         assert_eq!(lists, ["verticals_listed_in", "levels_1_listed_in", "plans_or_bundles_used", "top_extra_addons"]);
         let flags: Vec<&str> = columns.iter().filter(|f| f.storage == Storage::IntFlag).map(|f| f.name).collect();
         assert_eq!(flags, ["is_block", "is_multivertical_user"]);
+    }
+
+    #[test]
+    fn a_field_with_joins_reads_only_their_aliases() {
+        for field in Catalogue::standard().fields().iter().filter(|f| !f.joins.is_empty()) {
+            assert!(!field.expr.contains("u."), "{}", field.name);
+            for join in field.joins {
+                assert!(field.expr.contains(&format!("{}.", join.alias())), "{}", field.name);
+            }
+        }
     }
 
     #[test]

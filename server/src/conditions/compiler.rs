@@ -55,6 +55,10 @@ pub struct CompiledFilter {
     combinator: Combinator,
     /// Predicate and label of each top-level node, in order (funnels).
     top_level: Vec<(Sql, String)>,
+    /// The joins each top-level node reads, in the same order.
+    top_level_joins: Vec<BTreeSet<Join>>,
+    /// Whether each top-level node reads `public.users` itself (a column, or the user id).
+    top_level_reads_users: Vec<bool>,
     joins: BTreeSet<Join>,
     /// (path of the value, cohort id) of every IN_COHORT / NOT_IN_COHORT.
     pub(super) cohort_refs: Vec<(String, i64)>,
@@ -69,6 +73,8 @@ impl CompiledFilter {
             predicate: Sql::new("TRUE"),
             combinator: Combinator::And,
             top_level: Vec::new(),
+            top_level_joins: Vec::new(),
+            top_level_reads_users: Vec::new(),
             joins: BTreeSet::new(),
             cohort_refs: Vec::new(),
             amplitude_refs: Vec::new(),
@@ -99,6 +105,17 @@ impl CompiledFilter {
     /// The top-level nodes: each one's boolean expression (over `u` and the join aliases) and label.
     pub fn top_level_nodes(&self) -> &[(Sql, String)] {
         &self.top_level
+    }
+
+    /// The joins top-level node `index` reads (a subset of [`Self::joins`]).
+    pub fn node_joins(&self, index: usize) -> &BTreeSet<Join> {
+        &self.top_level_joins[index]
+    }
+
+    /// Whether top-level node `index` reads `public.users u` itself; when it does not, it
+    /// reads only its joins' aliases.
+    pub fn node_reads_users(&self, index: usize) -> bool {
+        self.top_level_reads_users[index]
     }
 
     /// Whether the top-level group is AND (else OR).
@@ -148,12 +165,24 @@ impl CompiledFilter {
 
 /// Compiles `group` against `catalogue`. See the module documentation for the semantics.
 pub fn compile(catalogue: &Catalogue, group: &pb::ConditionGroup, options: &CompileOptions) -> Result<CompiledFilter, ConditionError> {
-    let mut compiler = Compiler { catalogue, options, conditions: 0, joins: BTreeSet::new(), cohort_refs: Vec::new(), amplitude_refs: Vec::new() };
+    let mut compiler = Compiler {
+        catalogue,
+        options,
+        conditions: 0,
+        joins: BTreeSet::new(),
+        reads_users: false,
+        top_level_joins: Vec::new(),
+        top_level_reads_users: Vec::new(),
+        cohort_refs: Vec::new(),
+        amplitude_refs: Vec::new(),
+    };
     let (predicate, combinator, nodes) = compiler.group(group, &options.path, 1)?;
     Ok(CompiledFilter {
         predicate,
         combinator,
         top_level: nodes,
+        top_level_joins: compiler.top_level_joins,
+        top_level_reads_users: compiler.top_level_reads_users,
         joins: compiler.joins,
         cohort_refs: compiler.cohort_refs,
         amplitude_refs: compiler.amplitude_refs,
@@ -164,7 +193,12 @@ struct Compiler<'a> {
     catalogue: &'a Catalogue,
     options: &'a CompileOptions,
     conditions: usize,
+    /// The joins of the node being compiled (all of them once compilation ends).
     joins: BTreeSet<Join>,
+    /// Whether the node being compiled reads `public.users u` itself.
+    reads_users: bool,
+    top_level_joins: Vec<BTreeSet<Join>>,
+    top_level_reads_users: Vec<bool>,
     cohort_refs: Vec<(String, i64)>,
     amplitude_refs: Vec<(String, String)>,
 }
@@ -183,6 +217,13 @@ impl Compiler<'_> {
         let mut nodes = Vec::with_capacity(group.nodes.len());
         for (i, node) in group.nodes.iter().enumerate() {
             let node_path = format!("{path}.nodes[{i}]");
+            // A top-level node's joins are collected apart, so its set can be found alone.
+            let outer_joins = if depth == 1 {
+                self.reads_users = false;
+                Some(std::mem::take(&mut self.joins))
+            } else {
+                None
+            };
             let compiled = match &node.node {
                 Some(pb::condition_node::Node::Condition(condition)) => self.condition(condition, &format!("{node_path}.condition"))?,
                 Some(pb::condition_node::Node::Group(inner)) => {
@@ -193,6 +234,12 @@ impl Compiler<'_> {
                 }
                 None => return Err(ConditionError::new(node_path, "must hold a condition or a group")),
             };
+            if let Some(outer) = outer_joins {
+                let node_joins = std::mem::replace(&mut self.joins, outer);
+                self.joins.extend(node_joins.iter().copied());
+                self.top_level_joins.push(node_joins);
+                self.top_level_reads_users.push(self.reads_users);
+            }
             nodes.push(compiled);
         }
         let mut sql = Sql::default();
@@ -270,6 +317,8 @@ impl Compiler<'_> {
             }
         };
         self.joins.extend(field.joins.iter().copied());
+        // Users columns and cohort memberships (`u.user_id`) read the users table itself.
+        self.reads_users |= field.joins.is_empty();
         let label = format!("{} {}{}", field.name, operator_words(op), if operand_label.is_empty() { String::new() } else { format!(" {operand_label}") });
         Ok((sql, label))
     }

