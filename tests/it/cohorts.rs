@@ -873,6 +873,36 @@ async fn previews_reuse_condition_results_only_while_the_data_is_unchanged() {
 }
 
 #[tokio::test]
+async fn a_write_committed_after_a_preview_scanned_is_seen_by_the_next_preview() {
+    // The writer bumps the data version before the preview reads it, but commits after the
+    // preview's scan: the version alone would keep the stale set (cohorts::preview_cache).
+    let app = seeded_app(500, &[]).await;
+    let (_, token) = fixtures::user_with_role(&app, "growth_manager").await;
+    let definition = group(Combinator::And, vec![cond("total_listings_count", Op::GreaterThan, Some(Kind::Number(2.0)))]);
+    let preview = || async {
+        client(&app).preview_cohort(authed(pb::PreviewCohortRequest { definition: Some(definition.clone()), sample_size: 1 }, &token)).await.unwrap().into_inner()
+    };
+    let before = preview().await;
+
+    let mut writer = app.db.conn().await;
+    diesel::sql_query("BEGIN").execute(&mut writer).await.unwrap();
+    let changed = diesel::sql_query(
+        "UPDATE public.users SET total_listings_count = 9 WHERE user_id IN \
+         (SELECT user_id FROM public.users WHERE coalesce(total_listings_count, 0) <= 2 ORDER BY user_id LIMIT 5)",
+    )
+    .execute(&mut writer)
+    .await
+    .unwrap();
+    assert_eq!(changed, 5);
+    let during = preview().await;
+    assert_eq!(during.count, before.count, "an uncommitted write is not seen");
+    diesel::sql_query("COMMIT").execute(&mut writer).await.unwrap();
+
+    let after = preview().await;
+    assert_eq!(after.count, before.count + 5, "the write committed after the scan is seen");
+}
+
+#[tokio::test]
 async fn previews_of_activity_conditions_read_alone_match_the_join_semantics() {
     // Activity conditions are evaluated on cdp.user_stats alone (cohorts::preview::Source):
     // users without a stats row must still match what a row of NULLs matches, and a stats row
@@ -919,4 +949,36 @@ async fn previews_of_activity_conditions_read_alone_match_the_join_semantics() {
     assert_eq!(both.funnel[1].matching, count("s.active_days_7 < 3".into()).await, "NULL < 3 matches no one");
     assert_eq!(both.count, count("u.total_listings_count > 2 AND s.active_days_7 < 3".into()).await);
     assert!(both.count > 0);
+}
+
+#[tokio::test]
+async fn preview_samples_are_the_top_spenders_whichever_way_they_are_found() {
+    // More than 5,000 matches: the top spenders are walked on the index; when the matches all
+    // spend little, the walk finds none of them and the sample falls back to a lookup by id.
+    let app = seeded_app(8000, &[]).await;
+    let (_, token) = fixtures::user_with_role(&app, "growth_manager").await;
+    let app = &app;
+    let token = &token;
+    // Below every one of the 1,200 biggest spenders: more than the walk's 1,000 index entries.
+    let low = fixtures::count(app, "SELECT total_credits_spent::int8 - 1 AS n FROM public.users WHERE total_credits_spent IS NOT NULL ORDER BY total_credits_spent DESC OFFSET 1199 LIMIT 1").await;
+    let cases = [
+        (cond("total_credits_spent", Op::GreaterOrEqual, Some(Kind::Number(0.0))), "coalesce(total_credits_spent, 0) >= 0".to_string()),
+        (cond("total_credits_spent", Op::LessOrEqual, Some(Kind::Number(low as f64))), format!("total_credits_spent <= {low}")),
+    ];
+    for (condition, clause) in cases {
+        let preview = client(app)
+            .preview_cohort(authed(pb::PreviewCohortRequest { definition: Some(group(Combinator::And, vec![condition])), sample_size: 12 }, token))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(preview.count > 5000, "{clause}: {} matches take the walk", preview.count);
+        let expected = ids(
+            app,
+            &format!("SELECT user_id::int8 AS id FROM public.users WHERE {clause} ORDER BY total_credits_spent DESC NULLS LAST, user_id DESC LIMIT 12"),
+        )
+        .await;
+        let mut sample: Vec<i64> = preview.sample_users.iter().map(|u| u.user_id).collect();
+        sample.sort_unstable();
+        assert_eq!(sample, expected, "{clause}");
+    }
 }

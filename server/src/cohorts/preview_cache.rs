@@ -1,14 +1,18 @@
 //! The sets of users that previews compute, kept so that the next preview reuses them: each
-//! top-level condition's matches, each saved cohort's members and each frozen promotion audience, as bitmaps of user ids (125 KB for a million
-//! dense ids). A builder edits one condition at a time, so a preview rescans that condition
-//! only and the rest is set arithmetic.
+//! top-level condition's matches, each saved cohort's members and each frozen promotion
+//! audience, as bitmaps of user ids (125 KB for a million dense ids). A builder edits one
+//! condition at a time, so a preview rescans that condition only and the rest is set arithmetic.
 //!
-//! Freshness: an entry remembers `cdp.filter_data_version` (migration 000009: bumped by every
-//! statement that writes the users, their CDP attributes, stats, identities or a frozen
-//! audience) and is dropped when it moves; what reads a cohort's membership is keyed by the
-//! cohort's refresh time instead. A write whose transaction was still open while an entry was
-//! computed can leave that entry stale, so nothing is kept longer than [`MAX_AGE`] either.
-//! Entries are per permission set, since row-level security decides what a caller sees.
+//! Freshness. A result over the users' data remembers `cdp.filter_data_version` (migration
+//! 000009: bumped by every statement that writes the users, their CDP attributes, stats,
+//! identities or a frozen audience) and is dropped when it moves. One case the version cannot
+//! see: a writer that bumped it before the preview read it but committed after the preview's
+//! scan. So the cache also remembers the snapshot of its oldest current result, and each
+//! preview asks `cdp.filter_writes` (migration 000010: the transactions that wrote those
+//! tables) whether a writer that snapshot could not see has committed since: if so, every data
+//! result is dropped. Results that read cohort memberships are keyed by the cohorts' refresh
+//! times instead and outlive data versions. Entries are per permission set, since row-level
+//! security decides what a caller sees, and none lives past [`MAX_AGE`].
 
 use roaring::RoaringBitmap;
 use std::{
@@ -17,8 +21,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// The longest an entry is reused, whatever the data version says.
-pub const MAX_AGE: Duration = Duration::from_secs(60);
+/// The longest an entry is reused (a backstop: `cdp.filter_writes` keeps a day of writers).
+pub const MAX_AGE: Duration = Duration::from_secs(30 * 60);
 /// Entries kept at most (a few hundred megabytes at worst); beyond it the cache starts over.
 const MAX_ENTRIES: usize = 512;
 
@@ -29,6 +33,15 @@ pub enum Cached {
     Count(i64),
 }
 
+/// What an entry's freshness rests on.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Basis {
+    /// The users' data at the current version.
+    Data,
+    /// Stamps inside its key (cohort refresh times): valid whatever the data version.
+    Stamped,
+}
+
 #[derive(Default)]
 pub struct PreviewCache {
     inner: Mutex<Inner>,
@@ -37,34 +50,53 @@ pub struct PreviewCache {
 #[derive(Default)]
 struct Inner {
     version: i64,
-    entries: HashMap<String, (Cached, Instant)>,
+    /// The snapshot (`pg_snapshot` as text) of the oldest current data entry: what it saw.
+    since: Option<String>,
+    entries: HashMap<String, (Cached, Basis, Instant)>,
+}
+
+impl Inner {
+    fn drop_data(&mut self) {
+        self.entries.retain(|_, (_, basis, _)| *basis == Basis::Stamped);
+        self.since = None;
+    }
+
+    /// Moves to `version`: data entries of another version are dropped.
+    fn at(&mut self, version: i64) {
+        if self.version != version {
+            self.drop_data();
+            self.version = version;
+        }
+    }
 }
 
 impl PreviewCache {
-    /// The entry under `key` if it was computed under `version` within [`MAX_AGE`].
-    pub fn get(&self, version: i64, key: &str) -> Option<Cached> {
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        if inner.version != version {
-            inner.entries.clear();
-            inner.version = version;
-            return None;
-        }
-        match inner.entries.get(key) {
-            Some((cached, at)) if at.elapsed() < MAX_AGE => Some(cached.clone()),
-            _ => None,
+    /// Begins a preview at `version`. Returns the snapshot the current data entries rest on,
+    /// if any; the caller asks whether a writer it could not see has committed since, and
+    /// reports it with [`Self::settle`].
+    pub fn begin(&self, version: i64) -> Option<String> {
+        let mut inner = self.lock();
+        inner.at(version);
+        inner.since.clone()
+    }
+
+    /// Whether a writer that `since` (from [`Self::begin`]) could not see has committed: the
+    /// data entries may miss its rows and are dropped.
+    pub fn settle(&self, version: i64, since: &str, stale: bool) {
+        let mut inner = self.lock();
+        if stale && inner.version == version && inner.since.as_deref() == Some(since) {
+            inner.drop_data();
         }
     }
 
-    /// Keeps `value` under `key`, unless the data moved on since `version` was read.
-    pub fn put(&self, version: i64, key: String, value: Cached) {
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        if inner.version != version {
-            return;
+    /// The entry under `key` if it is still valid at `version`.
+    pub fn get(&self, version: i64, key: &str) -> Option<Cached> {
+        let mut inner = self.lock();
+        inner.at(version);
+        match inner.entries.get(key) {
+            Some((cached, _, at)) if at.elapsed() < MAX_AGE => Some(cached.clone()),
+            _ => None,
         }
-        if inner.entries.len() >= MAX_ENTRIES {
-            inner.entries.clear();
-        }
-        inner.entries.insert(key, (value, Instant::now()));
     }
 
     pub fn set(&self, version: i64, key: &str) -> Option<Arc<RoaringBitmap>> {
@@ -72,6 +104,27 @@ impl PreviewCache {
             Some(Cached::Set(set)) => Some(set),
             _ => None,
         }
+    }
+
+    /// Keeps `value` under `key`, computed at `version` by a preview whose first snapshot
+    /// (taken after reading the version) was `snapshot`; unless the data moved on since.
+    pub fn put(&self, version: i64, snapshot: &str, key: String, value: Cached, basis: Basis) {
+        let mut inner = self.lock();
+        if inner.version != version {
+            return;
+        }
+        if inner.entries.len() >= MAX_ENTRIES {
+            inner.entries.clear();
+            inner.since = None;
+        }
+        if basis == Basis::Data && inner.since.is_none() {
+            inner.since = Some(snapshot.to_string());
+        }
+        inner.entries.insert(key, (value, basis, Instant::now()));
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -96,16 +149,38 @@ pub fn bitmap(ids: &[i32]) -> RoaringBitmap {
 mod tests {
     use super::*;
 
+    fn set(ids: &[i32]) -> Cached {
+        Cached::Set(Arc::new(bitmap(ids)))
+    }
+
     #[test]
-    fn an_entry_is_dropped_when_the_data_version_moves() {
+    fn data_entries_are_dropped_when_the_version_moves_and_stamped_ones_stay() {
         let cache = PreviewCache::default();
-        cache.get(7, "x");
-        cache.put(7, "x".into(), Cached::Set(Arc::new(bitmap(&[3, 1, 2]))));
+        cache.begin(7);
+        cache.put(7, "10:10:", "x".into(), set(&[3, 1, 2]), Basis::Data);
+        cache.put(7, "10:10:", "cohort:1@5".into(), set(&[9]), Basis::Stamped);
         assert_eq!(cache.set(7, "x").map(|s| s.len()), Some(3));
         assert!(cache.set(8, "x").is_none());
+        assert!(cache.set(8, "cohort:1@5").is_some(), "a stamped entry outlives the data version");
         // A result computed under the old version is not kept under the new one.
-        cache.put(7, "x".into(), Cached::Set(Arc::new(bitmap(&[1]))));
+        cache.put(7, "10:10:", "x".into(), set(&[1]), Basis::Data);
         assert!(cache.set(8, "x").is_none());
+    }
+
+    #[test]
+    fn the_oldest_snapshot_is_checked_and_a_late_writer_drops_the_data_entries() {
+        let cache = PreviewCache::default();
+        assert_eq!(cache.begin(7), None, "nothing to check yet");
+        cache.put(7, "10:12:10", "x".into(), set(&[1]), Basis::Data);
+        cache.put(7, "12:14:", "y".into(), set(&[2]), Basis::Data);
+        cache.put(7, "12:14:", "cohort:1@5".into(), set(&[9]), Basis::Stamped);
+        assert_eq!(cache.begin(7).as_deref(), Some("10:12:10"), "the oldest snapshot");
+        cache.settle(7, "10:12:10", false);
+        assert!(cache.set(7, "x").is_some());
+        cache.settle(7, "10:12:10", true);
+        assert!(cache.set(7, "x").is_none() && cache.set(7, "y").is_none(), "a writer it missed committed");
+        assert!(cache.set(7, "cohort:1@5").is_some());
+        assert_eq!(cache.begin(7), None);
     }
 
     #[test]
