@@ -880,7 +880,11 @@ async fn a_write_committed_after_a_preview_scanned_is_seen_by_the_next_preview()
     let (_, token) = fixtures::user_with_role(&app, "growth_manager").await;
     let definition = group(Combinator::And, vec![cond("total_listings_count", Op::GreaterThan, Some(Kind::Number(2.0)))]);
     let preview = || async {
-        client(&app).preview_cohort(authed(pb::PreviewCohortRequest { definition: Some(definition.clone()), sample_size: 1 }, &token)).await.unwrap().into_inner()
+        client(&app)
+            .preview_cohort(authed(pb::PreviewCohortRequest { definition: Some(definition.clone()), sample_size: 1 }, &token))
+            .await
+            .unwrap()
+            .into_inner()
     };
     let before = preview().await;
 
@@ -928,11 +932,9 @@ async fn previews_of_activity_conditions_read_alone_match_the_join_semantics() {
     };
 
     // OR of a node that rows of NULLs match (no stats row, or no last active day) and one they do not.
-    let either = preview(group(
-        Combinator::Or,
-        vec![cond("last_active_day", Op::IsNotSet, None), cond("active_days_30", Op::GreaterOrEqual, Some(Kind::Number(20.0)))],
-    ))
-    .await;
+    let either =
+        preview(group(Combinator::Or, vec![cond("last_active_day", Op::IsNotSet, None), cond("active_days_30", Op::GreaterOrEqual, Some(Kind::Number(20.0)))]))
+            .await;
     let steps = ["s.last_active_day IS NULL", "s.active_days_30 >= 20"];
     assert!(count(steps[0].into()).await > count("s.user_id IS NULL".into()).await, "both kinds of NULL are present");
     assert_eq!(either.funnel[0].matching, count(steps[0].into()).await, "users without a stats row match IS NOT SET");

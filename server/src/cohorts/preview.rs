@@ -326,17 +326,20 @@ async fn sample(tx: &mut AsyncPgConnection, filter: &CompiledFilter, matching: &
     }
     let by_id = || {
         let ids: Vec<i32> = matching.iter().map(preview_cache::user_id).collect();
-        sql_query(format!("SELECT u.user_id FROM public.users u WHERE u.user_id = ANY($1){ORDER}$2")).bind::<Array<Integer>, _>(ids).bind::<BigInt, _>(size as i64)
+        sql_query(format!("SELECT u.user_id FROM public.users u WHERE u.user_id = ANY($1){ORDER}$2"))
+            .bind::<Array<Integer>, _>(ids)
+            .bind::<BigInt, _>(size as i64)
     };
     let rows: Vec<UserId> = if matching.len() <= LOOKUP_FIRST_UP_TO {
         by_id().load(tx).await?
     } else {
         let walk = (size as i64 * total / matching.len() as i64 * 4).clamp(1_000, 100_000);
-        let top: Vec<UserId> =
-            sql_query("SELECT u.user_id FROM public.users u WHERE u.total_credits_spent IS NOT NULL ORDER BY u.total_credits_spent DESC, u.user_id DESC LIMIT $1")
-                .bind::<BigInt, _>(walk)
-                .load(tx)
-                .await?;
+        let top: Vec<UserId> = sql_query(
+            "SELECT u.user_id FROM public.users u WHERE u.total_credits_spent IS NOT NULL ORDER BY u.total_credits_spent DESC, u.user_id DESC LIMIT $1",
+        )
+        .bind::<BigInt, _>(walk)
+        .load(tx)
+        .await?;
         let found: Vec<i64> = top.iter().filter(|r| matching.contains(preview_cache::member(r.user_id))).take(size).map(|r| i64::from(r.user_id)).collect();
         if found.len() == size {
             return Ok(found);
