@@ -82,6 +82,11 @@ pub fn client(app: &TestApp) -> CohortServiceClient<Channel> {
     CohortServiceClient::new(app.channel.clone())
 }
 
+/// PreviewCohort of `definition` as the holder of `token`, which must succeed.
+async fn preview_of(app: &TestApp, token: &str, definition: pb::ConditionGroup, sample_size: i32) -> pb::PreviewCohortResponse {
+    client(app).preview_cohort(authed(pb::PreviewCohortRequest { definition: Some(definition), sample_size }, token)).await.expect("a preview").into_inner()
+}
+
 /// A worker running the cohort jobs for this test; stopped when dropped.
 pub struct TestWorker {
     shutdown: CancellationToken,
@@ -834,13 +839,7 @@ async fn previews_reuse_condition_results_only_while_the_data_is_unchanged() {
         vec![cond("total_listings_count", Op::GreaterThan, Some(Kind::Number(2.0))), cond("account_status", Op::Equals, Some(Kind::Text("active".into())))],
     );
     let where_sql = "total_listings_count > 2 AND user_id NOT IN (SELECT user_id FROM cdp.user_attributes WHERE account_status <> 'active')";
-    let preview = || async {
-        client(&app)
-            .preview_cohort(authed(pb::PreviewCohortRequest { definition: Some(definition.clone()), sample_size: 3 }, &token))
-            .await
-            .unwrap()
-            .into_inner()
-    };
+    let preview = || preview_of(&app, &token, definition.clone(), 3);
     let expected = || async { fixtures::count(&app, &format!("SELECT count(*) AS n FROM public.users WHERE {where_sql}")).await };
     let first = preview().await;
     assert_eq!(first.count, expected().await);
@@ -879,13 +878,7 @@ async fn a_write_committed_after_a_preview_scanned_is_seen_by_the_next_preview()
     let app = seeded_app(500, &[]).await;
     let (_, token) = fixtures::user_with_role(&app, "growth_manager").await;
     let definition = group(Combinator::And, vec![cond("total_listings_count", Op::GreaterThan, Some(Kind::Number(2.0)))]);
-    let preview = || async {
-        client(&app)
-            .preview_cohort(authed(pb::PreviewCohortRequest { definition: Some(definition.clone()), sample_size: 1 }, &token))
-            .await
-            .unwrap()
-            .into_inner()
-    };
+    let preview = || preview_of(&app, &token, definition.clone(), 1);
     let before = preview().await;
 
     let mut writer = app.db.conn().await;
@@ -927,9 +920,7 @@ async fn previews_of_activity_conditions_read_alone_match_the_join_semantics() {
     let count = |clause: String| async move {
         fixtures::count(app, &format!("SELECT count(*) AS n FROM public.users u LEFT JOIN cdp.user_stats s ON s.user_id = u.user_id WHERE {clause}")).await
     };
-    let preview = |definition: pb::ConditionGroup| async move {
-        client(app).preview_cohort(authed(pb::PreviewCohortRequest { definition: Some(definition), sample_size: 5 }, token)).await.unwrap().into_inner()
-    };
+    let preview = |definition: pb::ConditionGroup| preview_of(app, token, definition, 5);
 
     // OR of a node that rows of NULLs match (no stats row, or no last active day) and one they do not.
     let either =
@@ -968,11 +959,7 @@ async fn preview_samples_are_the_top_spenders_whichever_way_they_are_found() {
         (cond("total_credits_spent", Op::LessOrEqual, Some(Kind::Number(low as f64))), format!("total_credits_spent <= {low}")),
     ];
     for (condition, clause) in cases {
-        let preview = client(app)
-            .preview_cohort(authed(pb::PreviewCohortRequest { definition: Some(group(Combinator::And, vec![condition])), sample_size: 12 }, token))
-            .await
-            .unwrap()
-            .into_inner();
+        let preview = preview_of(app, token, group(Combinator::And, vec![condition]), 12).await;
         assert!(preview.count > 5000, "{clause}: {} matches take the walk", preview.count);
         let expected = ids(
             app,
