@@ -971,3 +971,21 @@ async fn preview_samples_are_the_top_spenders_whichever_way_they_are_found() {
         assert_eq!(sample, expected, "{clause}");
     }
 }
+
+#[tokio::test]
+async fn previews_of_more_conditions_than_one_scan_holds_match_sql() {
+    // One scan packs up to 16 conditions a user into an int8 (cohorts::preview::evaluate): 18
+    // take two scans, and each condition's count must still be its own.
+    let app = seeded_app(1500, &[]).await;
+    let (_, token) = fixtures::user_with_role(&app, "growth_manager").await;
+    let conditions: Vec<pb::ConditionNode> = (0..18).map(|i| cond("total_listings_count", Op::Equals, Some(Kind::Number(i as f64)))).collect();
+    let preview = preview_of(&app, &token, group(Combinator::Or, conditions), 3).await;
+    assert_eq!(preview.funnel.len(), 18);
+    for (i, step) in preview.funnel.iter().enumerate() {
+        let alone = fixtures::count(&app, &format!("SELECT count(*) AS n FROM public.users WHERE total_listings_count = {i}")).await;
+        let cumulative = fixtures::count(&app, &format!("SELECT count(*) AS n FROM public.users WHERE total_listings_count BETWEEN 0 AND {i}")).await;
+        assert_eq!((step.matching, step.cumulative), (alone, cumulative), "condition {i}");
+    }
+    assert!(preview.funnel.iter().filter(|s| s.matching > 0).count() >= 5, "the seed spreads listing counts");
+    assert_eq!(preview.count, fixtures::count(&app, "SELECT count(*) AS n FROM public.users WHERE total_listings_count BETWEEN 0 AND 17").await);
+}
