@@ -973,9 +973,9 @@ async fn preview_samples_are_the_top_spenders_whichever_way_they_are_found() {
 }
 
 #[tokio::test]
-async fn previews_of_more_conditions_than_one_scan_holds_match_sql() {
-    // One scan packs up to 16 conditions a user into an int8 (cohorts::preview::evaluate): 18
-    // take two scans, and each condition's count must still be its own.
+async fn previews_of_many_conditions_keep_each_count_apart() {
+    // Every missing condition of a source is found in one scan, each as its own set
+    // (cohorts::preview::evaluate): with 18, each count and cumulative count must be its own.
     let app = seeded_app(1500, &[]).await;
     let (_, token) = fixtures::user_with_role(&app, "growth_manager").await;
     let conditions: Vec<pb::ConditionNode> = (0..18).map(|i| cond("total_listings_count", Op::Equals, Some(Kind::Number(i as f64)))).collect();

@@ -55,9 +55,11 @@ struct UserId {
 }
 
 #[derive(QueryableByName)]
-struct PackedWords {
-    #[diesel(sql_type = Nullable<Array<BigInt>>)]
-    chunks: Option<Vec<i64>>,
+struct NodeWords {
+    #[diesel(sql_type = Integer)]
+    node: i32,
+    #[diesel(sql_type = Nullable<Array<Integer>>)]
+    chunks: Option<Vec<i32>>,
     #[diesel(sql_type = Nullable<Array<BigInt>>)]
     words: Option<Vec<i64>>,
 }
@@ -260,37 +262,25 @@ impl Source {
     }
 }
 
-/// Most conditions one scan evaluates: each user takes one bit per condition of an int8 word.
-const NODES_PER_SCAN: usize = 16;
-
-/// The ids matching each of `nodes` (expressions over `source`), in one scan per
-/// [`NODES_PER_SCAN`] of them.
+/// The ids matching each of `nodes` (expressions over `source`), in one scan. Each set travels
+/// as 64-bit words of user ids (`bit_or` grouped by `user_id >> 6`), which parallel workers
+/// aggregate, rather than as one row per user.
 async fn evaluate(tx: &mut AsyncPgConnection, nodes: &[&Sql], source: &Source) -> Result<Vec<RoaringBitmap>, CohortError> {
-    let mut sets = Vec::with_capacity(nodes.len());
-    for batch in nodes.chunks(NODES_PER_SCAN) {
-        sets.extend(evaluate_batch(tx, batch, source).await?);
-    }
-    Ok(sets)
-}
-
-/// One scan for up to [`NODES_PER_SCAN`] nodes. Every row yields one int8 in which its user
-/// holds `n` bits, one per node, at slot `id % per` (`per = 64 / n` users a word); the words are
-/// OR-ed per group of `per` ids (`bit_or`, which parallel workers aggregate) and travel as two
-/// arrays, rather than as one row per user. One aggregate per row whatever `n`: a `bit_or` per
-/// node cost a third more on a million users.
-async fn evaluate_batch(tx: &mut AsyncPgConnection, nodes: &[&Sql], source: &Source) -> Result<Vec<RoaringBitmap>, CohortError> {
-    let n = nodes.len();
-    let per = (64 / n) as i64;
-    // Ids shifted to be non-negative, so that groups and slots are plain division.
     let id = match source {
-        Source::Users(_) => "(u.user_id::int8 + 2147483648)".to_string(),
-        Source::Alone(join) => format!("({}.user_id::int8 + 2147483648)", join.alias()),
+        Source::Users(_) => "u.user_id".to_string(),
+        Source::Alone(join) => format!("{}.user_id", join.alias()),
     };
-    let mut sql = Sql::new(&format!("SELECT array_agg(g.chunk) AS chunks, array_agg(g.word) AS words FROM (SELECT {id} / {per} AS chunk, bit_or(("));
-    for (k, node) in nodes.iter().enumerate() {
-        sql.push(if k > 0 { " | CASE WHEN (" } else { "CASE WHEN (" }).append(node).push(&format!(") THEN {}::int8 ELSE 0 END", 1i64 << k));
+    let mut sql = Sql::new("SELECT v.node, v.chunks, v.words FROM (SELECT ");
+    for n in 0..nodes.len() {
+        sql.push(&format!(
+            "{}array_agg(g.chunk) FILTER (WHERE g.w{n} IS NOT NULL) AS c{n}, array_agg(g.w{n}) FILTER (WHERE g.w{n} IS NOT NULL) AS w{n}",
+            if n > 0 { ", " } else { "" }
+        ));
     }
-    sql.push(&format!(") << ({n} * ({id} % {per})::int)) AS word"));
+    sql.push(&format!(" FROM (SELECT {id} >> 6 AS chunk"));
+    for (n, node) in nodes.iter().enumerate() {
+        sql.push(&format!(", bit_or(1::int8 << ({id} & 63)) FILTER (WHERE (")).append(node).push(&format!(")) AS w{n}"));
+    }
     match source {
         Source::Users(joins) => sql.push(" FROM public.users u").push_join_list(joins.iter().copied()),
         Source::Alone(join) => sql.push(&format!(" FROM {}", join.table())),
@@ -300,26 +290,25 @@ async fn evaluate_batch(tx: &mut AsyncPgConnection, nodes: &[&Sql], source: &Sou
     if let [node] = nodes {
         sql.push(" WHERE (").append(node).push(")");
     }
-    sql.push(" GROUP BY 1) g");
-    let words: PackedWords = sql.into_query().get_result(tx).await?;
-    let mut ids: Vec<Vec<i32>> = vec![Vec::new(); n];
-    let node_mask = (1u64 << n) - 1;
-    for (chunk, word) in words.chunks.unwrap_or_default().into_iter().zip(words.words.unwrap_or_default()) {
-        let word = word as u64;
-        for slot in 0..per {
-            let bits = (word >> (slot as usize * n)) & node_mask;
-            if bits == 0 {
-                continue;
-            }
-            let user = (chunk * per + slot - 2_147_483_648) as i32;
-            for (k, node_ids) in ids.iter_mut().enumerate() {
-                if bits >> k & 1 == 1 {
-                    node_ids.push(user);
-                }
+    sql.push(" GROUP BY 1) g) agg CROSS JOIN LATERAL (VALUES ");
+    for n in 0..nodes.len() {
+        sql.push(&format!("{}({n}, agg.c{n}, agg.w{n})", if n > 0 { ", " } else { "" }));
+    }
+    sql.push(") AS v(node, chunks, words)");
+    let rows: Vec<NodeWords> = sql.into_query().load(tx).await?;
+    let mut sets = vec![RoaringBitmap::new(); nodes.len()];
+    for row in rows {
+        let mut ids = Vec::new();
+        for (chunk, word) in row.chunks.unwrap_or_default().into_iter().zip(row.words.unwrap_or_default()) {
+            let mut word = word as u64;
+            while word != 0 {
+                ids.push(chunk.wrapping_mul(64).wrapping_add(word.trailing_zeros() as i32));
+                word &= word - 1;
             }
         }
+        sets[row.node as usize] = preview_cache::bitmap(&ids);
     }
-    Ok(ids.iter().map(|node_ids| preview_cache::bitmap(node_ids)).collect())
+    Ok(sets)
 }
 
 /// Up to `size` of the matching users, those who spent the most credits first (users without
