@@ -18,7 +18,9 @@ export function config() {
     !adminEmail && "CDP_E2E_ADMIN_EMAIL",
     !adminPassword && "CDP_E2E_ADMIN_PASSWORD",
   ].filter(Boolean);
-  return { baseUrl, adminEmail, adminPassword, missing };
+  // `skip` for describe(): the reason the suite cannot run here, or false.
+  const skip = missing.length > 0 ? `set ${missing.join(", ")} to run the e2e tests` : false;
+  return { baseUrl, adminEmail, adminPassword, missing, skip };
 }
 
 /** A separate person: own cookies (so own refresh cookie), clipboard allowed. */
@@ -32,12 +34,38 @@ export async function newPerson(browser, baseUrl) {
   return { context, page, problems };
 }
 
+/** A new person signed in as the bootstrap admin of `cfg` (from config()). */
+export async function signedInAdmin(browser, cfg) {
+  const admin = await newPerson(browser, cfg.baseUrl);
+  await signIn(admin.page, cfg.adminEmail, cfg.adminPassword);
+  return admin;
+}
+
 export async function screenshot(page, name) {
   mkdirSync(SCREENSHOTS, { recursive: true });
   // Let spinners and transitions settle so the picture shows the page, not its loading state.
   await page.waitForLoadState("networkidle").catch(() => {});
   await page.waitForTimeout(300);
   await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+}
+
+/**
+ * A full-page screenshot of what a person sees, from the top of the page (sticky bars stay
+ * where they belong): transient toasts are dismissed unless `keepToasts`, and the hover and
+ * focus left by the last click are cleared unless `keepHover` (a tooltip being shown).
+ */
+export async function pageScreenshot(page, name, { keepToasts = false, keepHover = false } = {}) {
+  if (!keepToasts) {
+    for (const dismiss of await page.getByRole("button", { name: "Dismiss" }).all()) await dismiss.click().catch(() => {});
+  }
+  if (!keepHover) {
+    await page.mouse.move(0, 0);
+    await page.evaluate(() => {
+      document.activeElement?.blur?.();
+      window.scrollTo(0, 0);
+    });
+  }
+  await screenshot(page, name);
 }
 
 export async function signIn(page, email, password) {

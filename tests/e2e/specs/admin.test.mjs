@@ -22,7 +22,7 @@ import {
 } from "../lib/app.mjs";
 
 const cfg = config();
-const skip = cfg.missing.length > 0 ? `set ${cfg.missing.join(", ")} to run the e2e tests` : false;
+const { skip } = cfg;
 
 describe("CDP web client: admin journey", { skip, concurrency: 1 }, () => {
   let browser;

@@ -10,22 +10,10 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { after, before, describe, test } from "node:test";
 import { launchBrowser } from "../lib/browser.mjs";
-import { assertNoPageErrors, config, newPerson, screenshot as saveScreenshot, openAdminTab, settled, signIn, signOut, uniqueSuffix } from "../lib/app.mjs";
-
-/** A full-page screenshot from the top of the page (sticky bars stay where they belong). */
-async function screenshot(page, name) {
-  // Transient toasts and a hover left over from the last click would cover the page.
-  for (const dismiss of await page.getByRole("button", { name: "Dismiss" }).all()) await dismiss.click().catch(() => {});
-  await page.mouse.move(0, 0);
-  await page.evaluate(() => {
-    document.activeElement?.blur?.();
-    window.scrollTo(0, 0);
-  });
-  await saveScreenshot(page, name);
-}
+import { assertNoPageErrors, config, newPerson, openAdminTab, pageScreenshot as screenshot, settled, signIn, signOut, uniqueSuffix } from "../lib/app.mjs";
 
 const cfg = config();
-const skip = cfg.missing.length > 0 ? `set ${cfg.missing.join(", ")} to run the e2e tests` : false;
+const { skip } = cfg;
 const PREVIEW_PATH = "/cdp.v1.CohortService/PreviewCohort";
 
 async function notAvailable(page) {

@@ -8,22 +8,10 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { launchBrowser } from "../lib/browser.mjs";
-import { assertNoPageErrors, config, newPerson, screenshot as saveScreenshot, settled, signIn, uniqueSuffix } from "../lib/app.mjs";
-
-/** A full-page screenshot from the top of the page (sticky bars stay where they belong). */
-async function screenshot(page, name) {
-  // Transient toasts and a hover left over from the last click would cover the page.
-  for (const dismiss of await page.getByRole("button", { name: "Dismiss" }).all()) await dismiss.click().catch(() => {});
-  await page.mouse.move(0, 0);
-  await page.evaluate(() => {
-    document.activeElement?.blur?.();
-    window.scrollTo(0, 0);
-  });
-  await saveScreenshot(page, name);
-}
+import { assertNoPageErrors, config, pageScreenshot as screenshot, settled, signedInAdmin, uniqueSuffix } from "../lib/app.mjs";
 
 const cfg = config();
-const skip = cfg.missing.length > 0 ? `set ${cfg.missing.join(", ")} to run the e2e tests` : false;
+const { skip } = cfg;
 
 async function notAvailable(page) {
   return page
@@ -44,8 +32,7 @@ describe("CDP web client: promotions", { skip, concurrency: 1 }, () => {
 
   before(async () => {
     browser = await launchBrowser();
-    admin = await newPerson(browser, cfg.baseUrl);
-    await signIn(admin.page, cfg.adminEmail, cfg.adminPassword);
+    admin = await signedInAdmin(browser, cfg);
     for (const [path, heading, service] of [
       ["/promotions", "Promotions", "PromotionService"],
       ["/cohorts", "Cohorts", "CohortService"],

@@ -19,29 +19,16 @@ import {
   navLabels,
   newPerson,
   openAdminTab,
-  screenshot as saveScreenshot,
+  pageScreenshot as screenshot,
   settled,
+  signedInAdmin,
   signIn,
   signOut,
   uniqueSuffix,
 } from "../lib/app.mjs";
 
-/** A full-page screenshot from the top of the page (sticky bars stay where they belong). */
-async function screenshot(page, name, { keepToasts = false } = {}) {
-  // Transient toasts and a hover left over from the last click would cover the page.
-  if (!keepToasts) {
-    for (const dismiss of await page.getByRole("button", { name: "Dismiss" }).all()) await dismiss.click().catch(() => {});
-  }
-  await page.mouse.move(0, 0);
-  await page.evaluate(() => {
-    document.activeElement?.blur?.();
-    window.scrollTo(0, 0);
-  });
-  await saveScreenshot(page, name);
-}
-
 const cfg = config();
-const skip = cfg.missing.length > 0 ? `set ${cfg.missing.join(", ")} to run the e2e tests` : false;
+const { skip } = cfg;
 
 // The five roles: name on the server (cdp.roles.name / RoleService), label in the web client.
 const ROLES = [
@@ -286,8 +273,7 @@ describe("CDP web client: what each role may see and do", { skip, concurrency: 1
 
   before(async () => {
     browser = await launchBrowser();
-    admin = await newPerson(browser, cfg.baseUrl);
-    await signIn(admin.page, cfg.adminEmail, cfg.adminPassword);
+    admin = await signedInAdmin(browser, cfg);
     await admin.page.goto("/users");
     await settled(admin.page);
     const firstLink = admin.page.getByRole("table", { name: "Users" }).locator("tbody tr").first().getByRole("link").first();
