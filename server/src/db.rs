@@ -65,7 +65,19 @@ impl Db {
     /// Begins a transaction as `cdp_app` carrying `claims` (the verified JWT claims, or the
     /// service credential's), exactly as PostgREST does on Supabase.
     pub async fn begin_as(&self, claims: &serde_json::Value) -> Result<Tx, DbError> {
+        let tx = self.begin_system().await?;
+        Self::act_as(tx, claims).await
+    }
+
+    /// [`Self::begin_as`] for a read-only transaction whose statements all see one snapshot
+    /// (REPEATABLE READ), taken by its first statement.
+    pub async fn begin_snapshot_as(&self, claims: &serde_json::Value) -> Result<Tx, DbError> {
         let mut tx = self.begin_system().await?;
+        sql_query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *tx).await?;
+        Self::act_as(tx, claims).await
+    }
+
+    async fn act_as(mut tx: Tx, claims: &serde_json::Value) -> Result<Tx, DbError> {
         sql_query("SELECT set_config('role', 'cdp_app', true), set_config('request.jwt.claims', $1, true)")
             .bind::<Text, _>(claims.to_string())
             .execute(&mut *tx)

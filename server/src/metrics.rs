@@ -45,6 +45,12 @@ pub static RPC_DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
 pub static REDEMPTIONS: LazyLock<IntCounterVec> =
     LazyLock::new(|| register(IntCounterVec::new(Opts::new("cdp_redemptions_total", "Redemption attempts by outcome"), &["outcome"]).expect("valid metric")));
 
+/// The condition sets previews used, by how they were had: `reused` as kept, `updated`
+/// (re-evaluated for the users that changed since), `scanned` (read from the tables).
+pub static PREVIEW_SETS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register(IntCounterVec::new(Opts::new("cdp_preview_sets_total", "Condition sets of cohort previews by how they were had"), &["how"]).expect("valid metric"))
+});
+
 /// Finished sync runs to external integrations.
 pub static SYNC_RUNS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     register(
@@ -108,6 +114,7 @@ pub async fn render(db: &Db) -> String {
     LazyLock::force(&RPC_DURATION);
     LazyLock::force(&REDEMPTIONS);
     LazyLock::force(&SYNC_RUNS);
+    LazyLock::force(&PREVIEW_SETS);
     let mut buffer = Vec::new();
     prometheus::TextEncoder::new().encode(&REGISTRY.gather(), &mut buffer).expect("encoding to a Vec cannot fail");
     String::from_utf8(buffer).expect("the text format is UTF-8")

@@ -831,7 +831,9 @@ async fn rpcs_validate_their_input_and_follow_the_permission_matrix() {
 }
 
 #[tokio::test]
-async fn previews_reuse_condition_results_only_while_the_data_is_unchanged() {
+async fn previews_keep_condition_sets_current_as_the_data_changes() {
+    // Kept sets are re-evaluated for the users each write changed (cohorts::preview_cache,
+    // migration 000012), not scanned again; only a change to every user rescans.
     let app = seeded_app(800, &[]).await;
     let (_, token) = fixtures::user_with_role(&app, "growth_manager").await;
     let definition = group(
@@ -841,11 +843,15 @@ async fn previews_reuse_condition_results_only_while_the_data_is_unchanged() {
     let where_sql = "total_listings_count > 2 AND user_id NOT IN (SELECT user_id FROM cdp.user_attributes WHERE account_status <> 'active')";
     let preview = || preview_of(&app, &token, definition.clone(), 3);
     let expected = || async { fixtures::count(&app, &format!("SELECT count(*) AS n FROM public.users WHERE {where_sql}")).await };
+    let sets = |how: &str| cdp_server::metrics::PREVIEW_SETS.with_label_values(&[how]).get();
     let first = preview().await;
     assert_eq!(first.count, expected().await);
+    let scanned = sets("scanned");
+    assert!(scanned >= 2, "both conditions were scanned");
     assert_eq!(preview().await.count, first.count, "the same answer from the kept sets");
+    assert_eq!(sets("reused"), 2);
 
-    // The ETL changes five users: the next preview sees them at once.
+    // The ETL changes five users: the next preview sees them at once, scanning nothing.
     fixtures::exec(
         &app,
         "UPDATE public.users SET total_listings_count = 9 WHERE user_id IN \
@@ -856,6 +862,9 @@ async fn previews_reuse_condition_results_only_while_the_data_is_unchanged() {
     assert_eq!(after_etl.count, first.count + 5);
     assert_eq!(after_etl.count, expected().await);
     assert_eq!(after_etl.funnel[0].matching, first.funnel[0].matching + 5);
+    assert_eq!(sets("scanned"), scanned, "re-evaluated for the five users, not scanned");
+    let updated = sets("updated");
+    assert!(updated >= 2);
 
     // The CDP suspends two of the matches (a CDP attribute): they leave the preview.
     fixtures::exec(
@@ -869,12 +878,38 @@ async fn previews_reuse_condition_results_only_while_the_data_is_unchanged() {
     assert_eq!(after_suspension.count, after_etl.count - 2);
     assert_eq!(after_suspension.count, expected().await);
     assert_eq!(after_suspension.funnel[0].matching, after_etl.funnel[0].matching, "the first condition's set is unchanged");
+
+    // A user who matches is deleted: gone from every set and from the total.
+    fixtures::exec(&app, &format!("DELETE FROM public.users WHERE user_id = (SELECT min(user_id) FROM public.users WHERE {where_sql})")).await;
+    let after_delete = preview().await;
+    assert_eq!(after_delete.count, after_suspension.count - 1);
+    assert_eq!(after_delete.count, expected().await);
+    assert_eq!(after_delete.total_users, after_suspension.total_users - 1);
+
+    // Writes that change no value re-evaluate nothing: a no-op update, and a stats refresh
+    // (it rewrites every row; after one refresh at today's date a second one changes nothing).
+    let today = chrono::Utc::now().date_naive();
+    cdp_server::users::stats::refresh_all(&app.app.db, today).await.expect("a stats refresh");
+    assert_eq!(preview().await.count, after_delete.count);
+    let updated = sets("updated");
+    fixtures::exec(&app, "UPDATE public.users SET total_listings_count = total_listings_count").await;
+    cdp_server::users::stats::refresh_all(&app.app.db, today).await.expect("a stats refresh");
+    let unchanged = preview().await;
+    assert_eq!(unchanged.count, after_delete.count);
+    assert_eq!((sets("updated"), sets("scanned")), (updated, scanned), "nothing to re-evaluate");
+
+    // A truncate may change every user: the conditions are scanned again.
+    fixtures::exec(&app, "TRUNCATE cdp.user_attributes").await;
+    let after_truncate = preview().await;
+    assert_eq!(after_truncate.count, expected().await);
+    assert_eq!(after_truncate.count, after_delete.count + 2, "the suspensions are gone");
+    assert!(sets("scanned") >= scanned + 2);
 }
 
 #[tokio::test]
 async fn a_write_committed_after_a_preview_scanned_is_seen_by_the_next_preview() {
-    // The writer bumps the data version before the preview reads it, but commits after the
-    // preview's scan: the version alone would keep the stale set (cohorts::preview_cache).
+    // The writer logs its change before the preview's snapshot but commits after it: the next
+    // preview must read it as a change the kept sets' snapshot missed (cohorts::preview_cache).
     let app = seeded_app(500, &[]).await;
     let (_, token) = fixtures::user_with_role(&app, "growth_manager").await;
     let definition = group(Combinator::And, vec![cond("total_listings_count", Op::GreaterThan, Some(Kind::Number(2.0)))]);

@@ -3,12 +3,13 @@
 //! into the set of users it matches; the count, the funnel (each node alone and cumulated), the
 //! sample and the overlaps with saved cohorts and running promotions are then set operations.
 //! The sets are kept in a [`PreviewCache`], so a builder that edits one condition rescans only
-//! that one. Missing nodes are found in one scan per source: the users (with the joins those
-//! nodes need), or one joined table alone for nodes that read nothing else (activity stats).
+//! that one, and kept sets are re-evaluated only for the users written since. Missing nodes are
+//! found in one scan per source: the users (with the joins those nodes need), or one joined
+//! table alone for nodes that read nothing else (activity stats).
 
 use super::{
     CohortError, members,
-    preview_cache::{self, Basis, Cached, PreviewCache},
+    preview_cache::{self, Basis, Cached, Changes, Maintained, NodeQuery, PreviewCache},
     store::tune_for_scans,
 };
 use crate::{
@@ -16,6 +17,7 @@ use crate::{
     conditions::{self, Catalogue, CompileOptions, CompiledFilter, Join, Sql},
     config::Config,
     db::Db,
+    metrics::PREVIEW_SETS,
 };
 use cdp_proto::cdp::v1 as pb;
 use diesel::{
@@ -30,17 +32,13 @@ use std::{
     time::Instant,
 };
 
+/// The key of the set of every user (the matches of an empty AND).
+const EVERYONE: &str = "everyone";
 /// Sample users when none is asked for, and the most allowed.
 const DEFAULT_SAMPLE: i64 = 20;
 const MAX_SAMPLE: i64 = 100;
 /// Saved cohorts listed by overlap.
 const MAX_COHORT_OVERLAPS: usize = 10;
-
-#[derive(QueryableByName)]
-struct Version {
-    #[diesel(sql_type = BigInt)]
-    version: i64,
-}
 
 #[derive(QueryableByName)]
 struct Count {
@@ -65,11 +63,28 @@ struct NodeWords {
 }
 
 #[derive(QueryableByName)]
-struct SnapshotCheck {
+struct Snapshot {
     #[diesel(sql_type = Text)]
     snapshot: String,
+}
+
+/// What `cdp.filter_changes` holds beyond a snapshot.
+#[derive(QueryableByName)]
+struct ChangeSummary {
     #[diesel(sql_type = Bool)]
-    stale: bool,
+    everyone: bool,
+    #[diesel(sql_type = Bool)]
+    audiences: bool,
+    #[diesel(sql_type = Nullable<Array<Integer>>)]
+    users: Option<Vec<i32>>,
+}
+
+#[derive(QueryableByName)]
+struct Hits {
+    #[diesel(sql_type = Integer)]
+    user_id: i32,
+    #[diesel(sql_type = Array<Bool>)]
+    hits: Vec<bool>,
 }
 
 #[derive(QueryableByName)]
@@ -143,24 +158,17 @@ pub async fn preview(
     let options = CompileOptions::now("definition", config.reporting_tz).allow_pii(read_pii);
     let filter = conditions::compile(Catalogue::standard(), &definition, &options)?;
 
-    let mut tx = db.begin_as(&principal.claims).await?;
+    let scope: String = principal.permissions.iter().cloned().collect::<Vec<_>>().join(",");
+    // The snapshot is taken and the scope's kept sets brought up to it under the cache's lock,
+    // so that the sets only ever move forward (see preview_cache).
+    let guard = cache.lock().await;
+    let mut tx = db.begin_snapshot_as(&principal.claims).await?;
+    let snapshot = sql_query("SELECT pg_current_snapshot()::text AS snapshot").get_result::<Snapshot>(&mut *tx).await?.snapshot;
+    let generation = catch_up(&mut tx, cache, &scope, snapshot).await?;
+    drop(guard);
     conditions::check_references(&mut tx, &filter).await?;
     tune_for_scans(&mut tx).await?;
-    let version = sql_query("SELECT last_value + is_called::int AS version FROM cdp.filter_data_version").get_result::<Version>(&mut *tx).await?.version;
-    // This preview's first snapshot, taken after reading the version; and whether a writer that
-    // the snapshot of the kept results could not see has committed since (see preview_cache).
-    let since = cache.begin(version);
-    let check = sql_query(
-        "SELECT pg_current_snapshot()::text AS snapshot, $1::pg_snapshot IS NOT NULL AND EXISTS (SELECT 1 FROM cdp.filter_writes w \
-         WHERE w.xid >= pg_snapshot_xmin($1::pg_snapshot) AND NOT pg_visible_in_snapshot(w.xid, $1::pg_snapshot)) AS stale",
-    )
-    .bind::<Nullable<Text>, _>(&since)
-    .get_result::<SnapshotCheck>(&mut *tx)
-    .await?;
-    if let Some(since) = &since {
-        cache.settle(version, since, check.stale);
-    }
-    let sets = Sets { cache, version, snapshot: check.snapshot, scope: principal.permissions.iter().cloned().collect::<Vec<_>>().join(",") };
+    let sets = Sets { cache, scope, generation };
     let cohorts: Vec<SavedCohort> =
         sql_query("SELECT id, name, size, amplitude_cohort_id, last_refreshed_at, updated_at FROM cdp.cohorts WHERE deleted_at IS NULL ORDER BY id")
             .load(&mut *tx)
@@ -206,6 +214,62 @@ pub async fn preview(
         promotion_overlaps,
         elapsed_ms: started.elapsed().as_millis() as i64,
     })
+}
+
+/// Brings `scope`'s kept sets from their snapshot to `snapshot` (this transaction's): reads
+/// what the writes logged since (`cdp.filter_changes`: the writers the old snapshot could not
+/// see and this one can) and re-evaluates each kept condition for the users they changed.
+/// Returns the generation the preview works at.
+async fn catch_up(tx: &mut AsyncPgConnection, cache: &PreviewCache, scope: &str, snapshot: String) -> Result<u64, CohortError> {
+    let standing = cache.standing(scope);
+    let Some(since) = standing.snapshot else {
+        return Ok(cache.advance(scope, snapshot, &Changes::default(), HashMap::new()));
+    };
+    let summary = sql_query(
+        "SELECT coalesce(bool_or(c.user_id IS NULL AND c.source <> 'promotion_audience'), false) AS everyone,            coalesce(bool_or(c.source = 'promotion_audience'), false) AS audiences,            CASE WHEN count(DISTINCT c.user_id) <= $2 THEN coalesce(array_agg(DISTINCT c.user_id) FILTER (WHERE c.user_id IS NOT NULL), '{}') END AS users          FROM cdp.filter_changes c          WHERE c.xid >= pg_snapshot_xmin($1::pg_snapshot) AND NOT pg_visible_in_snapshot(c.xid, $1::pg_snapshot)",
+    )
+    .bind::<Text, _>(&since)
+    .bind::<BigInt, _>(preview_cache::MAX_CHANGED as i64)
+    .get_result::<ChangeSummary>(tx)
+    .await?;
+    // No list of users: more changed than re-evaluating them is worth.
+    let users = summary.users.map(|ids| preview_cache::bitmap(&ids));
+    let changes = Changes { everyone: summary.everyone || users.is_none(), users: users.unwrap_or_default(), audiences: summary.audiences };
+    let matched = if changes.everyone || changes.users.is_empty() { HashMap::new() } else { reevaluate(tx, &standing.maintained, &changes.users).await? };
+    PREVIEW_SETS.with_label_values(&["updated"]).inc_by(matched.len() as u64);
+    Ok(cache.advance(scope, snapshot, &changes, matched))
+}
+
+/// Which of `users` each kept condition matches now: one lookup by id per set of joins, each
+/// condition a column (a user gone from the table matches none).
+async fn reevaluate(tx: &mut AsyncPgConnection, maintained: &[Maintained], users: &RoaringBitmap) -> Result<HashMap<String, RoaringBitmap>, CohortError> {
+    let mut by_joins: BTreeMap<&BTreeSet<Join>, Vec<&Maintained>> = BTreeMap::new();
+    for kept in maintained {
+        by_joins.entry(&kept.query.joins).or_default().push(kept);
+    }
+    let ids: Vec<i64> = users.iter().map(|m| i64::from(preview_cache::user_id(m))).collect();
+    let mut matched = HashMap::new();
+    for (joins, kept) in by_joins {
+        let mut sql = Sql::new("SELECT u.user_id, ARRAY[");
+        for (n, node) in kept.iter().enumerate() {
+            sql.push(if n > 0 { ", (" } else { "(" }).append(&node.query.sql).push(") IS TRUE");
+        }
+        sql.push("]::bool[] AS hits FROM public.users u").push_join_list(joins.iter().copied());
+        sql.push(" WHERE u.user_id = ANY(CAST(").push_bind(conditions::BindValue::Int8Array(ids.clone())).push(" AS int4[]))");
+        let rows: Vec<Hits> = sql.into_query().load(tx).await?;
+        let mut sets = vec![Vec::new(); kept.len()];
+        for row in rows {
+            for (set, hit) in sets.iter_mut().zip(row.hits) {
+                if hit {
+                    set.push(row.user_id);
+                }
+            }
+        }
+        for (node, set) in kept.into_iter().zip(sets) {
+            matched.insert(node.key.clone(), preview_cache::bitmap(&set));
+        }
+    }
+    Ok(matched)
 }
 
 /// The scheduled, active and paused promotions whose audience shares users with `matching`
@@ -371,31 +435,39 @@ fn referenced_stamp(filter: &CompiledFilter, cohorts: &[SavedCohort]) -> String 
     format!("cohorts:{}", stamps.join(","))
 }
 
-/// The cached sets of one preview: one data version, one permission scope.
+/// The cached sets of one preview: one permission scope, at the generation it caught up to.
 struct Sets<'a> {
     cache: &'a PreviewCache,
-    version: i64,
-    /// The preview's first snapshot, taken after reading the version.
-    snapshot: String,
     scope: String,
+    generation: u64,
 }
 
 impl Sets<'_> {
-    fn key(&self, what: &str) -> String {
-        format!("{}|{what}", self.scope)
+    fn get(&self, key: &str) -> Option<Cached> {
+        self.cache.get(&self.scope, self.generation, key)
+    }
+
+    fn set(&self, key: &str) -> Option<Arc<RoaringBitmap>> {
+        self.cache.set(&self.scope, self.generation, key)
     }
 
     fn put(&self, key: String, value: Cached, basis: Basis) {
-        self.cache.put(self.version, &self.snapshot, key, value, basis);
+        self.cache.put(&self.scope, self.generation, key, value, basis);
+    }
+
+    /// The matches of a condition scanned by this preview, kept current from now on.
+    fn put_node(&self, key: String, set: Arc<RoaringBitmap>, sql: &Sql, joins: &BTreeSet<Join>) {
+        PREVIEW_SETS.with_label_values(&["scanned"]).inc();
+        self.put(key, Cached::Set(set), Basis::Node(Arc::new(NodeQuery { sql: sql.clone(), joins: joins.clone() })));
     }
 
     /// How many users the caller sees.
     async fn total(&self, tx: &mut AsyncPgConnection) -> Result<i64, CohortError> {
-        let key = self.key("total");
-        if let Some(Cached::Count(n)) = self.cache.get(self.version, &key) {
+        let key = "total".to_string();
+        if let Some(Cached::Count(n)) = self.get(&key) {
             return Ok(n);
         }
-        if let Some(everyone) = self.cache.set(self.version, &self.key("everyone")) {
+        if let Some(everyone) = self.set(EVERYONE) {
             return Ok(everyone.len() as i64);
         }
         let n = sql_query("SELECT count(*) AS n FROM public.users u").get_result::<Count>(tx).await?.n;
@@ -405,12 +477,11 @@ impl Sets<'_> {
 
     /// Every user the caller sees (the matches of an empty AND).
     async fn everyone(&self, tx: &mut AsyncPgConnection) -> Result<Arc<RoaringBitmap>, CohortError> {
-        let key = self.key("everyone");
-        if let Some(set) = self.cache.set(self.version, &key) {
+        if let Some(set) = self.set(EVERYONE) {
             return Ok(set);
         }
         let set = Arc::new(evaluate(tx, &[&Sql::new("TRUE")], &Source::Users(BTreeSet::new())).await?.remove(0));
-        self.put(key, Cached::Set(set.clone()), Basis::Data);
+        self.put_node(EVERYONE.to_string(), set.clone(), &Sql::new("TRUE"), &BTreeSet::new());
         Ok(set)
     }
 
@@ -425,17 +496,18 @@ impl Sets<'_> {
             .map(|(i, (node, _))| {
                 let (text, binds) = node.render();
                 let joins: String = filter.node_joins(i).iter().map(|j| j.sql()).collect();
-                self.key(&format!("node:{text}:{binds:?}:{joins}:{stamp}"))
+                format!("node:{text}:{binds:?}:{joins}:{stamp}")
             })
             .collect();
-        let mut found: Vec<Option<Arc<RoaringBitmap>>> = keys.iter().map(|k| self.cache.set(self.version, k)).collect();
+        let mut found: Vec<Option<Arc<RoaringBitmap>>> = keys.iter().map(|k| self.set(k)).collect();
+        PREVIEW_SETS.with_label_values(&["reused"]).inc_by(found.iter().flatten().count() as u64);
         let mut missing: BTreeMap<Source, Vec<usize>> = BTreeMap::new();
         for i in (0..found.len()).filter(|i| found[*i].is_none()) {
             missing.entry(Source::of(filter, i)).or_default().push(i);
         }
         // A table read alone is intersected with every user: if that set is missing too, the
         // first scan of the users finds it on the way (users sources sort first).
-        let mut want_everyone = missing.keys().any(|s| matches!(s, Source::Alone(_))) && self.cache.set(self.version, &self.key("everyone")).is_none();
+        let mut want_everyone = missing.keys().any(|s| matches!(s, Source::Alone(_))) && self.set(EVERYONE).is_none();
         let everyone_node = Sql::new("TRUE");
         for (source, indices) in &missing {
             let mut nodes: Vec<&Sql> = indices.iter().map(|i| &filter.top_level_nodes()[*i].0).collect();
@@ -448,7 +520,7 @@ impl Sets<'_> {
                     let mut sets = evaluate(tx, &nodes, source).await?;
                     if with_everyone {
                         let everyone = sets.pop().expect("one set per node");
-                        self.put(self.key("everyone"), Cached::Set(Arc::new(everyone)), Basis::Data);
+                        self.put_node(EVERYONE.to_string(), Arc::new(everyone), &everyone_node, &BTreeSet::new());
                     }
                     sets
                 }
@@ -456,7 +528,7 @@ impl Sets<'_> {
             };
             for (i, set) in indices.iter().zip(sets) {
                 let set = Arc::new(set);
-                self.put(keys[*i].clone(), Cached::Set(set.clone()), Basis::Data);
+                self.put_node(keys[*i].clone(), set.clone(), &filter.top_level_nodes()[*i].0, filter.node_joins(*i));
                 found[*i] = Some(set);
             }
         }
@@ -502,20 +574,20 @@ impl Sets<'_> {
         self.groups(
             tx,
             ids,
-            |id| self.key(&format!("cohort:{}", stamp(id))),
+            |id| format!("cohort:{}", stamp(id)),
             Basis::Stamped,
             "SELECT cohort_id AS id, array_agg(user_id) AS ids FROM cdp.cohort_members WHERE cohort_id = ANY($1) GROUP BY cohort_id",
         )
         .await
     }
 
-    /// Frozen promotion audiences (those still in them), under the data version.
+    /// Frozen promotion audiences (those still in them), kept until an audience is written.
     async fn audiences(&self, tx: &mut AsyncPgConnection, ids: &[i64]) -> Result<HashMap<i64, Arc<RoaringBitmap>>, CohortError> {
         self.groups(
             tx,
             ids,
-            |id| self.key(&format!("audience:{id}")),
-            Basis::Data,
+            |id| format!("audience:{id}"),
+            Basis::Audience,
             "SELECT promotion_id AS id, array_agg(user_id) AS ids FROM cdp.promotion_audience WHERE removed_at IS NULL AND promotion_id = ANY($1) GROUP BY promotion_id",
         )
         .await
@@ -534,7 +606,7 @@ impl Sets<'_> {
         let mut sets = HashMap::new();
         let mut missing = Vec::new();
         for id in ids {
-            match self.cache.set(self.version, &key(*id)) {
+            match self.set(&key(*id)) {
                 Some(set) => {
                     sets.insert(*id, set);
                 }
@@ -546,7 +618,7 @@ impl Sets<'_> {
             let mut loaded: HashMap<i64, Vec<i32>> = rows.into_iter().map(|r| (r.id, r.ids)).collect();
             for id in missing {
                 let set = Arc::new(preview_cache::bitmap(&loaded.remove(&id).unwrap_or_default()));
-                self.put(key(id), Cached::Set(set.clone()), basis);
+                self.put(key(id), Cached::Set(set.clone()), basis.clone());
                 sets.insert(id, set);
             }
         }

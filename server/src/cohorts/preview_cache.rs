@@ -3,27 +3,35 @@
 //! audience, as bitmaps of user ids (125 KB for a million dense ids). A builder edits one
 //! condition at a time, so a preview rescans that condition only and the rest is set arithmetic.
 //!
-//! Freshness. A result over the users' data remembers `cdp.filter_data_version` (migration
-//! 000009: bumped by every statement that writes the users, their CDP attributes, stats,
-//! identities or a frozen audience) and is dropped when it moves. One case the version cannot
-//! see: a writer that bumped it before the preview read it but committed after the preview's
-//! scan. So the cache also remembers the snapshot of its oldest current result, and each
-//! preview asks `cdp.filter_writes` (migration 000010: the transactions that wrote those
-//! tables) whether a writer that snapshot could not see has committed since: if so, every data
-//! result is dropped. Results that read cohort memberships are keyed by the cohorts' refresh
-//! times instead and outlive data versions. Entries are per permission set, since row-level
-//! security decides what a caller sees, and none lives past [`MAX_AGE`].
+//! Freshness. The kept sets of one permission scope (row-level security decides what a caller
+//! sees) all hold as of one snapshot of the database. Every statement that writes a table a
+//! condition reads logs the users it changed in `cdp.filter_changes` (migration 000012), so a
+//! preview reads the changes that snapshot could not see and re-evaluates each kept condition
+//! for those users only, by id; the scope then holds as of the preview's own snapshot. A change
+//! that may touch every user (a truncate, a statement that changed more than 20,000 users, or
+//! more than [`MAX_CHANGED`] in all) drops the conditions' sets instead, and they are scanned
+//! again. Saved cohorts' members are keyed by the cohorts' refresh times and outlive all of it.
+//!
+//! Snapshots only move forward: a preview takes its snapshot and brings the scope up to it
+//! while holding [`PreviewCache::lock`]. A preview whose scope moved on while it scanned does
+//! not keep what it found (its results are older than the kept ones): see `generation`.
 
+use crate::conditions::{Join, Sql};
 use roaring::RoaringBitmap;
 use std::{
-    collections::HashMap,
+    collections::{BTreeSet, HashMap},
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
-/// The longest an entry is reused (a backstop: `cdp.filter_writes` keeps a day of writers).
-pub const MAX_AGE: Duration = Duration::from_secs(30 * 60);
-/// Entries kept at most (a few hundred megabytes at worst); beyond it the cache starts over.
+/// An entry no preview used for this long is dropped rather than kept current.
+pub const MAX_IDLE: Duration = Duration::from_secs(60 * 60);
+/// A scope not brought up to date for this long starts over (`cdp.filter_changes` keeps a day).
+pub const MAX_UNSYNCED: Duration = Duration::from_secs(12 * 60 * 60);
+/// Changed users beyond which re-evaluating by id costs more than scanning again.
+pub const MAX_CHANGED: u64 = 50_000;
+/// Entries kept at most over all scopes (a few hundred megabytes at worst); beyond it a scope
+/// starts over.
 const MAX_ENTRIES: usize = 512;
 
 /// A cached result: a set of users, or a count.
@@ -33,97 +41,192 @@ pub enum Cached {
     Count(i64),
 }
 
+/// A condition over the users and the tables it joins: what re-evaluates it for given users.
+#[derive(Clone, Debug)]
+pub struct NodeQuery {
+    pub sql: Sql,
+    pub joins: BTreeSet<Join>,
+}
+
 /// What an entry's freshness rests on.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub enum Basis {
-    /// The users' data at the current version.
+    /// A condition's matches, kept current by re-evaluating it for the changed users.
+    Node(Arc<NodeQuery>),
+    /// Derived from the users' data some other way (a count): dropped when any user changes.
     Data,
-    /// Stamps inside its key (cohort refresh times): valid whatever the data version.
+    /// The frozen promotion audiences: dropped when one of them is written.
+    Audience,
+    /// Stamps inside its key (cohort refresh times): valid whatever the data.
     Stamped,
+}
+
+/// What changed since a scope's snapshot, read from `cdp.filter_changes`.
+#[derive(Debug, Default)]
+pub struct Changes {
+    /// Every user may have changed: the conditions' sets are dropped.
+    pub everyone: bool,
+    /// The users that changed (when not `everyone`).
+    pub users: RoaringBitmap,
+    /// A frozen audience was written.
+    pub audiences: bool,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        !self.everyone && !self.audiences && self.users.is_empty()
+    }
+}
+
+/// A kept condition to re-evaluate for the changed users.
+pub struct Maintained {
+    pub key: String,
+    pub query: Arc<NodeQuery>,
+}
+
+/// Where a scope stood when a preview began: the snapshot its sets hold as of, and the
+/// conditions to re-evaluate for what changed since.
+pub struct Standing {
+    pub snapshot: Option<String>,
+    pub maintained: Vec<Maintained>,
+}
+
+/// How many of a preview's sets were reused, scanned or re-evaluated by id (for metrics/tests).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Counters {
+    pub reused: u64,
+    pub scanned: u64,
+    pub updated: u64,
 }
 
 #[derive(Default)]
 pub struct PreviewCache {
-    inner: Mutex<Inner>,
+    /// Held while a preview takes its snapshot and brings its scope up to it.
+    lock: tokio::sync::Mutex<()>,
+    inner: Mutex<HashMap<String, Scope>>,
 }
 
-#[derive(Default)]
-struct Inner {
-    version: i64,
-    /// The snapshot (`pg_snapshot` as text) of the oldest current data entry: what it saw.
-    since: Option<String>,
-    entries: HashMap<String, (Cached, Basis, Instant)>,
+struct Scope {
+    /// The snapshot (`pg_snapshot` as text) every data entry holds as of.
+    snapshot: String,
+    synced: Instant,
+    /// Moves whenever the entries' content changes: a preview that began at another
+    /// generation neither reads nor keeps entries.
+    generation: u64,
+    entries: HashMap<String, Entry>,
 }
 
-impl Inner {
-    fn drop_data(&mut self) {
-        self.entries.retain(|_, (_, basis, _)| *basis == Basis::Stamped);
-        self.since = None;
-    }
+struct Entry {
+    value: Cached,
+    basis: Basis,
+    used: Instant,
+}
 
-    /// Moves to `version`: data entries of another version are dropped.
-    fn at(&mut self, version: i64) {
-        if self.version != version {
-            self.drop_data();
-            self.version = version;
+impl Scope {
+    fn drop_where(&mut self, drop: impl Fn(&Basis) -> bool) {
+        let before = self.entries.len();
+        self.entries.retain(|_, entry| !drop(&entry.basis));
+        if self.entries.len() != before {
+            self.generation += 1;
         }
     }
 }
 
 impl PreviewCache {
-    /// Begins a preview at `version`. Returns the snapshot the current data entries rest on,
-    /// if any; the caller asks whether a writer it could not see has committed since, and
-    /// reports it with [`Self::settle`].
-    pub fn begin(&self, version: i64) -> Option<String> {
-        let mut inner = self.lock();
-        inner.at(version);
-        inner.since.clone()
+    /// Serialises the beginning of previews: take the snapshot, then [`Self::standing`],
+    /// read the changes, [`Self::advance`], all under this guard.
+    pub async fn lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.lock.lock().await
     }
 
-    /// Whether a writer that `since` (from [`Self::begin`]) could not see has committed: the
-    /// data entries may miss its rows and are dropped.
-    pub fn settle(&self, version: i64, since: &str, stale: bool) {
-        let mut inner = self.lock();
-        if stale && inner.version == version && inner.since.as_deref() == Some(since) {
-            inner.drop_data();
+    /// The scope's snapshot and the conditions to keep current (idle ones are dropped here).
+    pub fn standing(&self, scope: &str) -> Standing {
+        let mut inner = self.inner();
+        let Some(state) = inner.get_mut(scope) else {
+            return Standing { snapshot: None, maintained: Vec::new() };
+        };
+        if state.synced.elapsed() > MAX_UNSYNCED {
+            inner.remove(scope);
+            return Standing { snapshot: None, maintained: Vec::new() };
         }
-    }
-
-    /// The entry under `key` if it is still valid at `version`.
-    pub fn get(&self, version: i64, key: &str) -> Option<Cached> {
-        let mut inner = self.lock();
-        inner.at(version);
-        match inner.entries.get(key) {
-            Some((cached, _, at)) if at.elapsed() < MAX_AGE => Some(cached.clone()),
-            _ => None,
+        let before = state.entries.len();
+        state.entries.retain(|_, entry| entry.used.elapsed() < MAX_IDLE);
+        if state.entries.len() != before {
+            state.generation += 1;
         }
+        let maintained = state
+            .entries
+            .iter()
+            .filter_map(|(key, entry)| match &entry.basis {
+                Basis::Node(query) => Some(Maintained { key: key.clone(), query: query.clone() }),
+                _ => None,
+            })
+            .collect();
+        Standing { snapshot: Some(state.snapshot.clone()), maintained }
     }
 
-    pub fn set(&self, version: i64, key: &str) -> Option<Arc<RoaringBitmap>> {
-        match self.get(version, key) {
+    /// Brings the scope to `snapshot`, given what changed since its last one and, for each
+    /// maintained condition, which of the changed users it now matches (`matched`; a condition
+    /// missing there is dropped). Returns the generation the preview reads and writes at.
+    pub fn advance(&self, scope: &str, snapshot: String, changes: &Changes, mut matched: HashMap<String, RoaringBitmap>) -> u64 {
+        let mut inner = self.inner();
+        let state =
+            inner.entry(scope.to_string()).or_insert_with(|| Scope { snapshot: String::new(), synced: Instant::now(), generation: 0, entries: HashMap::new() });
+        state.snapshot = snapshot;
+        state.synced = Instant::now();
+        if changes.everyone {
+            state.drop_where(|basis| matches!(basis, Basis::Node(_) | Basis::Data));
+        } else if !changes.users.is_empty() {
+            state.generation += 1;
+            state.entries.retain(|key, entry| match (&entry.basis, &mut entry.value) {
+                (Basis::Node(_), Cached::Set(set)) => match matched.remove(key) {
+                    Some(now) => {
+                        *set = Arc::new((set.as_ref() - &changes.users) | now);
+                        true
+                    }
+                    None => false,
+                },
+                (Basis::Data, _) => false,
+                _ => true,
+            });
+        }
+        if changes.audiences {
+            state.drop_where(|basis| matches!(basis, Basis::Audience));
+        }
+        state.generation
+    }
+
+    /// The entry under `key`, if the scope is still at `generation`.
+    pub fn get(&self, scope: &str, generation: u64, key: &str) -> Option<Cached> {
+        let mut inner = self.inner();
+        let state = inner.get_mut(scope).filter(|s| s.generation == generation)?;
+        let entry = state.entries.get_mut(key)?;
+        entry.used = Instant::now();
+        Some(entry.value.clone())
+    }
+
+    pub fn set(&self, scope: &str, generation: u64, key: &str) -> Option<Arc<RoaringBitmap>> {
+        match self.get(scope, generation, key) {
             Some(Cached::Set(set)) => Some(set),
             _ => None,
         }
     }
 
-    /// Keeps `value` under `key`, computed at `version` by a preview whose first snapshot
-    /// (taken after reading the version) was `snapshot`; unless the data moved on since.
-    pub fn put(&self, version: i64, snapshot: &str, key: String, value: Cached, basis: Basis) {
-        let mut inner = self.lock();
-        if inner.version != version {
+    /// Keeps `value` under `key`, computed by a preview at `generation`; unless the scope has
+    /// moved on since (the value would be older than the entries kept).
+    pub fn put(&self, scope: &str, generation: u64, key: String, value: Cached, basis: Basis) {
+        let mut inner = self.inner();
+        if inner.values().map(|s| s.entries.len()).sum::<usize>() >= MAX_ENTRIES {
+            inner.clear();
             return;
         }
-        if inner.entries.len() >= MAX_ENTRIES {
-            inner.entries.clear();
-            inner.since = None;
-        }
-        if basis == Basis::Data && inner.since.is_none() {
-            inner.since = Some(snapshot.to_string());
-        }
-        inner.entries.insert(key, (value, basis, Instant::now()));
+        let Some(state) = inner.get_mut(scope).filter(|s| s.generation == generation) else {
+            return;
+        };
+        state.entries.insert(key, Entry { value, basis, used: Instant::now() });
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+    fn inner(&self) -> std::sync::MutexGuard<'_, HashMap<String, Scope>> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -153,34 +256,59 @@ mod tests {
         Cached::Set(Arc::new(bitmap(ids)))
     }
 
-    #[test]
-    fn data_entries_are_dropped_when_the_version_moves_and_stamped_ones_stay() {
-        let cache = PreviewCache::default();
-        cache.begin(7);
-        cache.put(7, "10:10:", "x".into(), set(&[3, 1, 2]), Basis::Data);
-        cache.put(7, "10:10:", "cohort:1@5".into(), set(&[9]), Basis::Stamped);
-        assert_eq!(cache.set(7, "x").map(|s| s.len()), Some(3));
-        assert!(cache.set(8, "x").is_none());
-        assert!(cache.set(8, "cohort:1@5").is_some(), "a stamped entry outlives the data version");
-        // A result computed under the old version is not kept under the new one.
-        cache.put(7, "10:10:", "x".into(), set(&[1]), Basis::Data);
-        assert!(cache.set(8, "x").is_none());
+    fn node() -> Basis {
+        Basis::Node(Arc::new(NodeQuery { sql: Sql::new("TRUE"), joins: BTreeSet::new() }))
+    }
+
+    fn ids(cache: &PreviewCache, generation: u64, key: &str) -> Option<Vec<i32>> {
+        cache.set("s", generation, key).map(|set| set.iter().map(user_id).collect())
     }
 
     #[test]
-    fn the_oldest_snapshot_is_checked_and_a_late_writer_drops_the_data_entries() {
+    fn changed_users_are_replaced_by_what_the_conditions_now_match() {
         let cache = PreviewCache::default();
-        assert_eq!(cache.begin(7), None, "nothing to check yet");
-        cache.put(7, "10:12:10", "x".into(), set(&[1]), Basis::Data);
-        cache.put(7, "12:14:", "y".into(), set(&[2]), Basis::Data);
-        cache.put(7, "12:14:", "cohort:1@5".into(), set(&[9]), Basis::Stamped);
-        assert_eq!(cache.begin(7).as_deref(), Some("10:12:10"), "the oldest snapshot");
-        cache.settle(7, "10:12:10", false);
-        assert!(cache.set(7, "x").is_some());
-        cache.settle(7, "10:12:10", true);
-        assert!(cache.set(7, "x").is_none() && cache.set(7, "y").is_none(), "a writer it missed committed");
-        assert!(cache.set(7, "cohort:1@5").is_some());
-        assert_eq!(cache.begin(7), None);
+        let g = cache.advance("s", "1:1:".into(), &Changes::default(), HashMap::new());
+        cache.put("s", g, "x".into(), set(&[1, 2, 3]), node());
+        cache.put("s", g, "total".into(), Cached::Count(3), Basis::Data);
+        cache.put("s", g, "cohort:1@5".into(), set(&[9]), Basis::Stamped);
+        assert_eq!(cache.standing("s").maintained.len(), 1, "only conditions are re-evaluated");
+
+        // Users 2 and 4 changed: 2 no longer matches, 4 now does.
+        let changes = Changes { users: bitmap(&[2, 4]), ..Changes::default() };
+        let g2 = cache.advance("s", "2:2:".into(), &changes, HashMap::from([("x".to_string(), bitmap(&[4]))]));
+        assert_ne!(g, g2);
+        assert_eq!(ids(&cache, g2, "x"), Some(vec![1, 3, 4]));
+        assert!(cache.get("s", g2, "total").is_none(), "a count cannot be kept current by id");
+        assert!(cache.get("s", g2, "cohort:1@5").is_some());
+        assert!(cache.get("s", g, "x").is_none(), "a preview that began before reads nothing");
+        cache.put("s", g, "y".into(), set(&[1]), node());
+        assert!(cache.get("s", g2, "y").is_none(), "nor keeps what it found");
+        assert_eq!(cache.standing("s").snapshot.as_deref(), Some("2:2:"));
+    }
+
+    #[test]
+    fn a_change_to_every_user_drops_the_conditions_and_nothing_else() {
+        let cache = PreviewCache::default();
+        let g = cache.advance("s", "1:1:".into(), &Changes::default(), HashMap::new());
+        cache.put("s", g, "x".into(), set(&[1]), node());
+        cache.put("s", g, "audience:3".into(), set(&[1]), Basis::Audience);
+        cache.put("s", g, "cohort:1@5".into(), set(&[9]), Basis::Stamped);
+        let g2 = cache.advance("s", "2:2:".into(), &Changes { everyone: true, ..Changes::default() }, HashMap::new());
+        assert!(cache.get("s", g2, "x").is_none());
+        assert!(cache.get("s", g2, "audience:3").is_some() && cache.get("s", g2, "cohort:1@5").is_some());
+        let g3 = cache.advance("s", "3:3:".into(), &Changes { audiences: true, ..Changes::default() }, HashMap::new());
+        assert!(cache.get("s", g3, "audience:3").is_none() && cache.get("s", g3, "cohort:1@5").is_some());
+    }
+
+    #[test]
+    fn without_changes_a_scope_keeps_its_generation_and_scopes_are_apart() {
+        let cache = PreviewCache::default();
+        let g = cache.advance("s", "1:1:".into(), &Changes::default(), HashMap::new());
+        cache.put("s", g, "x".into(), set(&[1]), node());
+        let again = cache.advance("s", "2:2:".into(), &Changes::default(), HashMap::new());
+        assert_eq!(g, again, "a preview running since still keeps its results");
+        assert!(cache.get("other", g, "x").is_none());
+        assert!(cache.standing("other").snapshot.is_none());
     }
 
     #[test]
