@@ -19,7 +19,8 @@ DROP SEQUENCE cdp.filter_data_version;
 DROP TABLE cdp.filter_writes;
 
 -- One row per user a statement changed, or one row with no user when it may have changed
--- every user (a truncate, or more users than re-evaluating by id is worth). A day is kept, far
+-- every user (a truncate, or more than 50,000 users: re-evaluating that many by id costs as
+-- much as scanning everyone, see preview_cache::MAX_CHANGED). A day is kept, far
 -- longer than a preview keeps a set without reading the changes.
 CREATE TABLE cdp.filter_changes (
   xid        xid8 NOT NULL,
@@ -56,7 +57,7 @@ BEGIN
      WHERE o.user_id IS NULL OR n.user_id IS NULL
         OR jsonb_populate_record(o, bookkeeping) IS DISTINCT FROM jsonb_populate_record(n, bookkeeping);
   END IF;
-  IF TG_OP = 'TRUNCATE' OR cardinality(changed) > 20000 THEN
+  IF TG_OP = 'TRUNCATE' OR cardinality(changed) > 50000 THEN
     INSERT INTO cdp.filter_changes (xid, source) VALUES (pg_current_xact_id(), TG_TABLE_NAME);
   ELSIF cardinality(changed) > 0 THEN
     INSERT INTO cdp.filter_changes (xid, source, user_id) SELECT pg_current_xact_id(), TG_TABLE_NAME, unnest(changed);

@@ -9,7 +9,7 @@
 
 use super::{
     CohortError, members,
-    preview_cache::{self, Basis, Cached, Changes, Maintained, NodeQuery, PreviewCache},
+    preview_cache::{self, Basis, Changes, Maintained, NodeQuery, PreviewCache},
     store::tune_for_scans,
 };
 use crate::{
@@ -39,12 +39,6 @@ const DEFAULT_SAMPLE: i64 = 20;
 const MAX_SAMPLE: i64 = 100;
 /// Saved cohorts listed by overlap.
 const MAX_COHORT_OVERLAPS: usize = 10;
-
-#[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
 
 #[derive(QueryableByName)]
 struct UserId {
@@ -443,36 +437,24 @@ struct Sets<'a> {
 }
 
 impl Sets<'_> {
-    fn get(&self, key: &str) -> Option<Cached> {
+    fn set(&self, key: &str) -> Option<Arc<RoaringBitmap>> {
         self.cache.get(&self.scope, self.generation, key)
     }
 
-    fn set(&self, key: &str) -> Option<Arc<RoaringBitmap>> {
-        self.cache.set(&self.scope, self.generation, key)
-    }
-
-    fn put(&self, key: String, value: Cached, basis: Basis) {
+    fn put(&self, key: String, value: Arc<RoaringBitmap>, basis: Basis) {
         self.cache.put(&self.scope, self.generation, key, value, basis);
     }
 
     /// The matches of a condition scanned by this preview, kept current from now on.
     fn put_node(&self, key: String, set: Arc<RoaringBitmap>, sql: &Sql, joins: &BTreeSet<Join>) {
         PREVIEW_SETS.with_label_values(&["scanned"]).inc();
-        self.put(key, Cached::Set(set), Basis::Node(Arc::new(NodeQuery { sql: sql.clone(), joins: joins.clone() })));
+        self.put(key, set, Basis::Node(Arc::new(NodeQuery { sql: sql.clone(), joins: joins.clone() })));
     }
 
-    /// How many users the caller sees.
+    /// How many users the caller sees: the size of a kept set (a count could not be kept
+    /// current by re-evaluating the changed users).
     async fn total(&self, tx: &mut AsyncPgConnection) -> Result<i64, CohortError> {
-        let key = "total".to_string();
-        if let Some(Cached::Count(n)) = self.get(&key) {
-            return Ok(n);
-        }
-        if let Some(everyone) = self.set(EVERYONE) {
-            return Ok(everyone.len() as i64);
-        }
-        let n = sql_query("SELECT count(*) AS n FROM public.users u").get_result::<Count>(tx).await?.n;
-        self.put(key, Cached::Count(n), Basis::Data);
-        Ok(n)
+        Ok(self.everyone(tx).await?.len() as i64)
     }
 
     /// Every user the caller sees (the matches of an empty AND).
@@ -505,9 +487,10 @@ impl Sets<'_> {
         for i in (0..found.len()).filter(|i| found[*i].is_none()) {
             missing.entry(Source::of(filter, i)).or_default().push(i);
         }
-        // A table read alone is intersected with every user: if that set is missing too, the
-        // first scan of the users finds it on the way (users sources sort first).
-        let mut want_everyone = missing.keys().any(|s| matches!(s, Source::Alone(_))) && self.set(EVERYONE).is_none();
+        // Every user (the total, and what a table read alone is intersected with): if that set
+        // is missing too, the first scan of the users finds it on the way (users sources sort
+        // first).
+        let mut want_everyone = self.set(EVERYONE).is_none();
         let everyone_node = Sql::new("TRUE");
         for (source, indices) in &missing {
             let mut nodes: Vec<&Sql> = indices.iter().map(|i| &filter.top_level_nodes()[*i].0).collect();
@@ -618,7 +601,7 @@ impl Sets<'_> {
             let mut loaded: HashMap<i64, Vec<i32>> = rows.into_iter().map(|r| (r.id, r.ids)).collect();
             for id in missing {
                 let set = Arc::new(preview_cache::bitmap(&loaded.remove(&id).unwrap_or_default()));
-                self.put(key(id), Cached::Set(set.clone()), basis.clone());
+                self.put(key(id), set.clone(), basis.clone());
                 sets.insert(id, set);
             }
         }

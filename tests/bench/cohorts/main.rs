@@ -226,16 +226,22 @@ async fn main() -> anyhow::Result<()> {
         let cohort = insert_cohort(&mut conn, name, &definition_with(n)).await;
         refresh::refresh_now(&app.db, &app.config, cohort).await?;
     }
-    // Previews keep each condition's set of users while the data is unchanged (see
-    // cohorts::preview_cache), so three cases are measured per shape:
+    // Previews keep each condition's set of users and keep it current as writes arrive (see
+    // cohorts::preview_cache), so four cases are measured per shape:
     // - edit: each preview changes one condition's value, as a person in the builder does
     //   (alternately a users column and, from 6 conditions, the activity condition);
     // - repeat: the same definition again (nothing rescanned);
-    // - cold: the data version moves before every preview (as after an ETL load), so every
-    //   condition, the sample order and the saved cohorts are read again.
+    // - after write: before every preview, 1,000 random users' users row and 1,000 random
+    //   users' stats change (as an ETL micro-batch or a stats refresh does): the kept sets are
+    //   re-evaluated for those users;
+    // - bulk write: before every preview one statement changes 25,000 users (then a VACUUM,
+    //   untimed, so that the repeated writes do not bloat the table the next cases scan);
+    // - reload: before every preview, what a statement that changed more than 50,000 users
+    //   logs (one row without a user in cdp.filter_changes) is logged: every condition is
+    //   scanned again, as after a full ETL load.
     println!("\n| PreviewCohort | case | requests | matching users | p50 ms | p95 ms | max ms | server elapsed p50 ms |\n|---|---|---|---|---|---|---|---|");
     for conditions in [3, 6, 12] {
-        for case in ["edit", "repeat", "cold"] {
+        for case in ["edit", "repeat", "after write", "bulk write", "reload"] {
             let request = |k: usize| {
                 let mut definition = definition_with(conditions);
                 if case == "edit" {
@@ -250,8 +256,23 @@ async fn main() -> anyhow::Result<()> {
             let mut server = Vec::with_capacity(previews);
             let mut matching = 0;
             for k in 0..previews {
-                if case == "cold" {
-                    exec(&mut conn, "SELECT nextval('cdp.filter_data_version')").await;
+                match case {
+                    "after write" => {
+                        let random = format!("ANY(ARRAY(SELECT (random() * {users})::int FROM generate_series(1, 1000)))");
+                        exec(&mut conn, &format!("UPDATE public.users SET total_credits_spent = total_credits_spent + 1, current_credits_in_wallet = current_credits_in_wallet + 1 WHERE user_id = {random}")).await;
+                        exec(&mut conn, &format!("UPDATE cdp.user_stats SET last_active_day = current_date - (random() * 90)::int WHERE user_id = {random}"))
+                            .await;
+                    }
+                    "bulk write" => {
+                        exec(
+                            &mut conn,
+                            &format!("UPDATE public.users SET total_listings_count = coalesce(total_listings_count, 0) + 1 WHERE user_id % 40 = {}", k % 40),
+                        )
+                        .await;
+                        exec(&mut conn, "VACUUM public.users").await;
+                    }
+                    "reload" => exec(&mut conn, "INSERT INTO cdp.filter_changes (xid, source) VALUES (pg_current_xact_id(), 'users')").await,
+                    _ => {}
                 }
                 let t = Instant::now();
                 let response = client.preview_cohort(authed(request(k), &token)).await?.into_inner();
