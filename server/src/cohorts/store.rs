@@ -409,15 +409,21 @@ pub struct MembershipDelta {
     pub left_count: i64,
 }
 
+/// Plans the rest of the transaction without nested loops, for statements that compare whole
+/// memberships (hashed anti-joins). Right after a first evaluation the statistics may still say
+/// a cohort has no members, and a nested loop over 200,000 x 200,000 members was seen to run
+/// for more than ten minutes.
+pub async fn without_nested_loops(conn: &mut AsyncPgConnection) -> diesel::QueryResult<()> {
+    sql_query("SELECT set_config('enable_nestloop', 'off', true)").execute(conn).await?;
+    Ok(())
+}
+
 /// Replaces the membership of `cohort_id` with the users that `new_members` selects (a query
 /// returning distinct `user_id`s), in ONE statement: joiners are inserted with `joined_at`
 /// now, leavers deleted, and both recorded in `cdp.cohort_membership_changes` (what syncs and
 /// live promotions follow). The caller holds the cohort's row lock.
 pub async fn replace_membership(conn: &mut AsyncPgConnection, cohort_id: i64, new_members: &Sql) -> Result<MembershipDelta, CohortError> {
-    // Both sides are whole memberships: hashed anti-joins, never nested loops. Right after a
-    // first evaluation the statistics may still say the cohort has no members, and a nested
-    // loop over 200,000 x 200,000 members was seen to run for more than ten minutes.
-    sql_query("SELECT set_config('enable_nestloop', 'off', true)").execute(&mut *conn).await?;
+    without_nested_loops(conn).await?;
     let mut sql = Sql::new("WITH fresh AS MATERIALIZED (");
     sql.append(new_members)
         .push("), current_members AS MATERIALIZED (SELECT user_id FROM cdp.cohort_members WHERE cohort_id = ")

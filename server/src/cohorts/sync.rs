@@ -330,13 +330,12 @@ async fn compute_delta(conn: &mut AsyncPgConnection, cohort_id: i64, target: &st
                      WHERE NOT EXISTS (SELECT 1 FROM eligible e WHERE e.user_id = h.user_id)), '{{}}') AS to_remove, \
            (SELECT count(*) FROM eligible e WHERE NOT e.matched AND NOT EXISTS (SELECT 1 FROM held h WHERE h.user_id = e.user_id)) AS unmatched"
     );
-    // Both sides are whole memberships: hashed anti-joins, never nested loops (stale statistics
-    // right after a first refresh once planned them, over four minutes; see store.rs). The
-    // setting is local to a transaction of its own.
+    // Both sides are whole memberships (see store::without_nested_loops; a plan with nested
+    // loops ran over four minutes here), in a transaction of its own for the setting.
     use diesel_async::{AnsiTransactionManager, TransactionManager};
     AnsiTransactionManager::begin_transaction(conn).await?;
     let delta = async {
-        sql_query("SELECT set_config('enable_nestloop', 'off', true)").execute(&mut *conn).await?;
+        store::without_nested_loops(&mut *conn).await?;
         sql_query(sql).bind::<BigInt, _>(cohort_id).bind::<Text, _>(target).get_result::<Delta>(&mut *conn).await
     }
     .await;
