@@ -907,6 +907,37 @@ async fn previews_keep_condition_sets_current_as_the_data_changes() {
 }
 
 #[tokio::test]
+async fn a_kept_condition_is_re_evaluated_only_when_a_preview_uses_it() {
+    // A builder's earlier conditions stay kept; a write makes their changed users pending, and
+    // they cost nothing until a preview uses them again.
+    let app = seeded_app(600, &[]).await;
+    let (_, token) = fixtures::user_with_role(&app, "growth_manager").await;
+    let listings = group(Combinator::And, vec![cond("total_listings_count", Op::GreaterThan, Some(Kind::Number(2.0)))]);
+    let wallet = group(Combinator::And, vec![cond("current_credits_in_wallet", Op::GreaterThan, Some(Kind::Number(10.0)))]);
+    let app = &app;
+    let expected = |sql: &'static str| async move { fixtures::count(app, &format!("SELECT count(*) AS n FROM public.users WHERE {sql}")).await };
+    let sets = |how: &str| cdp_server::metrics::PREVIEW_SETS.with_label_values(&[how]).get();
+    preview_of(app, &token, listings.clone(), 0).await;
+    preview_of(app, &token, wallet.clone(), 0).await;
+    let (updated, scanned) = (sets("updated"), sets("scanned"));
+
+    fixtures::exec(
+        app,
+        "UPDATE public.users SET total_listings_count = 9, current_credits_in_wallet = 50 \
+         WHERE user_id IN (SELECT user_id FROM public.users WHERE coalesce(total_listings_count, 0) <= 2 AND coalesce(current_credits_in_wallet, 0) <= 10 ORDER BY user_id LIMIT 7)",
+    )
+    .await;
+    let by_listings = preview_of(app, &token, listings.clone(), 0).await;
+    assert_eq!(by_listings.count, expected("total_listings_count > 2").await);
+    assert_eq!(sets("updated"), updated + 2, "the listings condition and every user, not the wallet condition");
+    let by_wallet = preview_of(app, &token, wallet, 0).await;
+    assert_eq!(by_wallet.count, expected("current_credits_in_wallet > 10").await, "the seven users are in, when it is used");
+    assert_eq!(sets("updated"), updated + 3);
+    assert_eq!(preview_of(app, &token, listings, 0).await.count, by_listings.count);
+    assert_eq!((sets("updated"), sets("scanned")), (updated + 3, scanned), "re-evaluated once each, nothing scanned");
+}
+
+#[tokio::test]
 async fn a_write_committed_after_a_preview_scanned_is_seen_by_the_next_preview() {
     // The writer logs its change before the preview's snapshot but commits after it: the next
     // preview must read it as a change the kept sets' snapshot missed (cohorts::preview_cache).

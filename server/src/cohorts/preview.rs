@@ -3,13 +3,13 @@
 //! into the set of users it matches; the count, the funnel (each node alone and cumulated), the
 //! sample and the overlaps with saved cohorts and running promotions are then set operations.
 //! The sets are kept in a [`PreviewCache`], so a builder that edits one condition rescans only
-//! that one, and kept sets are re-evaluated only for the users written since. Missing nodes are
+//! that one, and a kept set is re-evaluated only for the users written since, when used. Missing nodes are
 //! found in one scan per source: the users (with the joins those nodes need), or one joined
 //! table alone for nodes that read nothing else (activity stats).
 
 use super::{
     CohortError, members,
-    preview_cache::{self, Basis, Changes, Maintained, NodeQuery, PreviewCache},
+    preview_cache::{self, Basis, Changes, Kept, PreviewCache},
     store::tune_for_scans,
 };
 use crate::{
@@ -210,17 +210,20 @@ pub async fn preview(
     })
 }
 
-/// Brings `scope`'s kept sets from their snapshot to `snapshot` (this transaction's): reads
-/// what the writes logged since (`cdp.filter_changes`: the writers the old snapshot could not
-/// see and this one can) and re-evaluates each kept condition for the users they changed.
-/// Returns the generation the preview works at.
+/// Brings `scope` from its snapshot to `snapshot` (this transaction's): reads what the writes
+/// logged since (`cdp.filter_changes`: the writers the old snapshot could not see and this one
+/// can), which the kept conditions then re-evaluate when used. Returns the generation the
+/// preview works at.
 async fn catch_up(tx: &mut AsyncPgConnection, cache: &PreviewCache, scope: &str, snapshot: String) -> Result<u64, CohortError> {
-    let standing = cache.standing(scope);
-    let Some(since) = standing.snapshot else {
-        return Ok(cache.advance(scope, snapshot, &Changes::default(), HashMap::new()));
+    let Some(since) = cache.snapshot(scope) else {
+        return Ok(cache.advance(scope, snapshot, &Changes::default()));
     };
     let summary = sql_query(
-        "SELECT coalesce(bool_or(c.user_id IS NULL AND c.source <> 'promotion_audience'), false) AS everyone,            coalesce(bool_or(c.source = 'promotion_audience'), false) AS audiences,            CASE WHEN count(DISTINCT c.user_id) <= $2 THEN coalesce(array_agg(DISTINCT c.user_id) FILTER (WHERE c.user_id IS NOT NULL), '{}') END AS users          FROM cdp.filter_changes c          WHERE c.xid >= pg_snapshot_xmin($1::pg_snapshot) AND NOT pg_visible_in_snapshot(c.xid, $1::pg_snapshot)",
+        "SELECT coalesce(bool_or(c.user_id IS NULL AND c.source <> 'promotion_audience'), false) AS everyone, \
+           coalesce(bool_or(c.source = 'promotion_audience'), false) AS audiences, \
+           CASE WHEN count(DISTINCT c.user_id) <= $2 THEN coalesce(array_agg(DISTINCT c.user_id) FILTER (WHERE c.user_id IS NOT NULL), '{}') END AS users \
+         FROM cdp.filter_changes c \
+         WHERE c.xid >= pg_snapshot_xmin($1::pg_snapshot) AND NOT pg_visible_in_snapshot(c.xid, $1::pg_snapshot)",
     )
     .bind::<Text, _>(&since)
     .bind::<BigInt, _>(preview_cache::MAX_CHANGED as i64)
@@ -229,41 +232,29 @@ async fn catch_up(tx: &mut AsyncPgConnection, cache: &PreviewCache, scope: &str,
     // No list of users: more changed than re-evaluating them is worth.
     let users = summary.users.map(|ids| preview_cache::bitmap(&ids));
     let changes = Changes { everyone: summary.everyone || users.is_none(), users: users.unwrap_or_default(), audiences: summary.audiences };
-    let matched = if changes.everyone || changes.users.is_empty() { HashMap::new() } else { reevaluate(tx, &standing.maintained, &changes.users).await? };
-    PREVIEW_SETS.with_label_values(&["updated"]).inc_by(matched.len() as u64);
-    Ok(cache.advance(scope, snapshot, &changes, matched))
+    Ok(cache.advance(scope, snapshot, &changes))
 }
 
-/// Which of `users` each kept condition matches now: one lookup by id per set of joins, each
-/// condition a column (a user gone from the table matches none).
-async fn reevaluate(tx: &mut AsyncPgConnection, maintained: &[Maintained], users: &RoaringBitmap) -> Result<HashMap<String, RoaringBitmap>, CohortError> {
-    let mut by_joins: BTreeMap<&BTreeSet<Join>, Vec<&Maintained>> = BTreeMap::new();
-    for kept in maintained {
-        by_joins.entry(&kept.query.joins).or_default().push(kept);
-    }
+/// Which of `users` each of `nodes` (over the users with `joins`) matches now: one lookup by
+/// id, each node a column (a user gone from the table matches none).
+async fn reevaluate(tx: &mut AsyncPgConnection, nodes: &[&Sql], joins: &BTreeSet<Join>, users: &RoaringBitmap) -> Result<Vec<RoaringBitmap>, CohortError> {
     let ids: Vec<i64> = users.iter().map(|m| i64::from(preview_cache::user_id(m))).collect();
-    let mut matched = HashMap::new();
-    for (joins, kept) in by_joins {
-        let mut sql = Sql::new("SELECT u.user_id, ARRAY[");
-        for (n, node) in kept.iter().enumerate() {
-            sql.push(if n > 0 { ", (" } else { "(" }).append(&node.query.sql).push(") IS TRUE");
-        }
-        sql.push("]::bool[] AS hits FROM public.users u").push_join_list(joins.iter().copied());
-        sql.push(" WHERE u.user_id = ANY(CAST(").push_bind(conditions::BindValue::Int8Array(ids.clone())).push(" AS int4[]))");
-        let rows: Vec<Hits> = sql.into_query().load(tx).await?;
-        let mut sets = vec![Vec::new(); kept.len()];
-        for row in rows {
-            for (set, hit) in sets.iter_mut().zip(row.hits) {
-                if hit {
-                    set.push(row.user_id);
-                }
+    let mut sql = Sql::new("SELECT u.user_id, ARRAY[");
+    for (n, node) in nodes.iter().enumerate() {
+        sql.push(if n > 0 { ", (" } else { "(" }).append(node).push(") IS TRUE");
+    }
+    sql.push("]::bool[] AS hits FROM public.users u").push_join_list(joins.iter().copied());
+    sql.push(" WHERE u.user_id = ANY(CAST(").push_bind(conditions::BindValue::Int8Array(ids)).push(" AS int4[]))");
+    let rows: Vec<Hits> = sql.into_query().load(tx).await?;
+    let mut sets = vec![Vec::new(); nodes.len()];
+    for row in rows {
+        for (set, hit) in sets.iter_mut().zip(row.hits) {
+            if hit {
+                set.push(row.user_id);
             }
         }
-        for (node, set) in kept.into_iter().zip(sets) {
-            matched.insert(node.key.clone(), preview_cache::bitmap(&set));
-        }
     }
-    Ok(matched)
+    Ok(sets.iter().map(|set| preview_cache::bitmap(set)).collect())
 }
 
 /// The scheduled, active and paused promotions whose audience shares users with `matching`
@@ -429,6 +420,13 @@ fn referenced_stamp(filter: &CompiledFilter, cohorts: &[SavedCohort]) -> String 
     format!("cohorts:{}", stamps.join(","))
 }
 
+/// A condition a preview needs: its cache key, its expression and the tables it joins.
+struct Wanted<'a> {
+    key: &'a str,
+    sql: &'a Sql,
+    joins: &'a BTreeSet<Join>,
+}
+
 /// The cached sets of one preview: one permission scope, at the generation it caught up to.
 struct Sets<'a> {
     cache: &'a PreviewCache,
@@ -437,8 +435,34 @@ struct Sets<'a> {
 }
 
 impl Sets<'_> {
+    /// A kept set that does not depend on the data (cohort members, frozen audiences).
     fn set(&self, key: &str) -> Option<Arc<RoaringBitmap>> {
-        self.cache.get(&self.scope, self.generation, key)
+        self.cache.get(&self.scope, self.generation, key).map(|kept| kept.value)
+    }
+
+    /// The kept sets of `wanted` (`None` where nothing is kept), each brought up to this
+    /// preview's snapshot: the users changed since a set was computed are re-evaluated, by id,
+    /// in one query per set of joins.
+    async fn kept(&self, tx: &mut AsyncPgConnection, wanted: &[Wanted<'_>]) -> Result<Vec<Option<Arc<RoaringBitmap>>>, CohortError> {
+        let mut found: Vec<Option<Kept>> = wanted.iter().map(|w| self.cache.get(&self.scope, self.generation, w.key)).collect();
+        let mut stale: BTreeMap<&BTreeSet<Join>, Vec<usize>> = BTreeMap::new();
+        for (i, kept) in found.iter().enumerate() {
+            if kept.as_ref().is_some_and(|k| !k.pending.is_empty()) {
+                stale.entry(wanted[i].joins).or_default().push(i);
+            }
+        }
+        for (joins, indices) in stale {
+            let users = indices.iter().filter_map(|i| found[*i].as_ref()).fold(RoaringBitmap::new(), |all, kept| all | &kept.pending);
+            let nodes: Vec<&Sql> = indices.iter().map(|i| wanted[*i].sql).collect();
+            let now = reevaluate(tx, &nodes, joins, &users).await?;
+            PREVIEW_SETS.with_label_values(&["updated"]).inc_by(indices.len() as u64);
+            for (i, matched) in indices.into_iter().zip(now) {
+                let Some(kept) = found[i].as_mut() else { continue };
+                kept.value = Arc::new((kept.value.as_ref() - &users) | matched);
+                self.cache.settle(&self.scope, self.generation, wanted[i].key, kept.value.clone(), &users);
+            }
+        }
+        Ok(found.into_iter().map(|kept| kept.map(|k| k.value)).collect())
     }
 
     fn put(&self, key: String, value: Arc<RoaringBitmap>, basis: Basis) {
@@ -446,9 +470,9 @@ impl Sets<'_> {
     }
 
     /// The matches of a condition scanned by this preview, kept current from now on.
-    fn put_node(&self, key: String, set: Arc<RoaringBitmap>, sql: &Sql, joins: &BTreeSet<Join>) {
+    fn put_node(&self, key: String, set: Arc<RoaringBitmap>) {
         PREVIEW_SETS.with_label_values(&["scanned"]).inc();
-        self.put(key, set, Basis::Node(Arc::new(NodeQuery { sql: sql.clone(), joins: joins.clone() })));
+        self.put(key, set, Basis::Node);
     }
 
     /// How many users the caller sees: the size of a kept set (a count could not be kept
@@ -459,11 +483,12 @@ impl Sets<'_> {
 
     /// Every user the caller sees (the matches of an empty AND).
     async fn everyone(&self, tx: &mut AsyncPgConnection) -> Result<Arc<RoaringBitmap>, CohortError> {
-        if let Some(set) = self.set(EVERYONE) {
+        let (everyone, no_joins) = (Sql::new("TRUE"), BTreeSet::new());
+        if let Some(set) = self.kept(tx, &[Wanted { key: EVERYONE, sql: &everyone, joins: &no_joins }]).await?.pop().flatten() {
             return Ok(set);
         }
-        let set = Arc::new(evaluate(tx, &[&Sql::new("TRUE")], &Source::Users(BTreeSet::new())).await?.remove(0));
-        self.put_node(EVERYONE.to_string(), set.clone(), &Sql::new("TRUE"), &BTreeSet::new());
+        let set = Arc::new(evaluate(tx, &[&everyone], &Source::Users(no_joins)).await?.remove(0));
+        self.put_node(EVERYONE.to_string(), set.clone());
         Ok(set)
     }
 
@@ -481,17 +506,20 @@ impl Sets<'_> {
                 format!("node:{text}:{binds:?}:{joins}:{stamp}")
             })
             .collect();
-        let mut found: Vec<Option<Arc<RoaringBitmap>>> = keys.iter().map(|k| self.set(k)).collect();
+        // Every user (the total, and what a table read alone is intersected with) is brought up
+        // to date with the nodes; if that set is missing, the first scan of the users finds it
+        // on the way (users sources sort first).
+        let (everyone_node, no_joins) = (Sql::new("TRUE"), BTreeSet::new());
+        let mut wanted: Vec<Wanted> =
+            keys.iter().enumerate().map(|(i, key)| Wanted { key, sql: &filter.top_level_nodes()[i].0, joins: filter.node_joins(i) }).collect();
+        wanted.push(Wanted { key: EVERYONE, sql: &everyone_node, joins: &no_joins });
+        let mut found = self.kept(tx, &wanted).await?;
+        let mut want_everyone = found.pop().flatten().is_none();
         PREVIEW_SETS.with_label_values(&["reused"]).inc_by(found.iter().flatten().count() as u64);
         let mut missing: BTreeMap<Source, Vec<usize>> = BTreeMap::new();
         for i in (0..found.len()).filter(|i| found[*i].is_none()) {
             missing.entry(Source::of(filter, i)).or_default().push(i);
         }
-        // Every user (the total, and what a table read alone is intersected with): if that set
-        // is missing too, the first scan of the users finds it on the way (users sources sort
-        // first).
-        let mut want_everyone = self.set(EVERYONE).is_none();
-        let everyone_node = Sql::new("TRUE");
         for (source, indices) in &missing {
             let mut nodes: Vec<&Sql> = indices.iter().map(|i| &filter.top_level_nodes()[*i].0).collect();
             let sets = match source {
@@ -503,7 +531,7 @@ impl Sets<'_> {
                     let mut sets = evaluate(tx, &nodes, source).await?;
                     if with_everyone {
                         let everyone = sets.pop().expect("one set per node");
-                        self.put_node(EVERYONE.to_string(), Arc::new(everyone), &everyone_node, &BTreeSet::new());
+                        self.put_node(EVERYONE.to_string(), Arc::new(everyone));
                     }
                     sets
                 }
@@ -511,7 +539,7 @@ impl Sets<'_> {
             };
             for (i, set) in indices.iter().zip(sets) {
                 let set = Arc::new(set);
-                self.put_node(keys[*i].clone(), set.clone(), &filter.top_level_nodes()[*i].0, filter.node_joins(*i));
+                self.put_node(keys[*i].clone(), set.clone());
                 found[*i] = Some(set);
             }
         }

@@ -4,22 +4,24 @@
 //! condition at a time, so a preview rescans that condition only and the rest is set arithmetic.
 //!
 //! Freshness. The kept sets of one permission scope (row-level security decides what a caller
-//! sees) all hold as of one snapshot of the database. Every statement that writes a table a
-//! condition reads logs the users it changed in `cdp.filter_changes` (migration 000012), so a
-//! preview reads the changes that snapshot could not see and re-evaluates each kept condition
-//! for those users only, by id; the scope then holds as of the preview's own snapshot. A change
-//! that may touch every user (a truncate, or more than [`MAX_CHANGED`] users, in one statement
-//! or in all) drops the conditions' sets instead, and they are scanned
-//! again. Saved cohorts' members are keyed by the cohorts' refresh times and outlive all of it.
+//! sees) all hold as of one snapshot of the database, each but for its `pending` users. Every
+//! statement that writes a table a condition reads logs the users it changed in
+//! `cdp.filter_changes` (migration 000012); a preview reads the changes its scope's snapshot
+//! could not see and adds those users to every kept condition's pending ones, and the scope
+//! then holds as of the preview's snapshot. A condition is re-evaluated for its pending users,
+//! by id, only when a preview uses it: the older edits of a builder cost nothing until they
+//! come back. A change that may touch every user (a truncate, or more than [`MAX_CHANGED`]
+//! users, in one statement or pending on one condition) drops the conditions' sets instead, and
+//! they are scanned again. Saved cohorts' members are keyed by the cohorts' refresh times and
+//! outlive all of it.
 //!
 //! Snapshots only move forward: a preview takes its snapshot and brings the scope up to it
 //! while holding [`PreviewCache::lock`]. A preview whose scope moved on while it scanned does
 //! not keep what it found (its results are older than the kept ones): see `generation`.
 
-use crate::conditions::{Join, Sql};
 use roaring::RoaringBitmap;
 use std::{
-    collections::{BTreeSet, HashMap},
+    collections::HashMap,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -36,18 +38,11 @@ pub const MAX_CHANGED: u64 = 50_000;
 /// starts over.
 const MAX_ENTRIES: usize = 512;
 
-/// A condition over the users and the tables it joins: what re-evaluates it for given users.
-#[derive(Clone, Debug)]
-pub struct NodeQuery {
-    pub sql: Sql,
-    pub joins: BTreeSet<Join>,
-}
-
 /// What an entry's freshness rests on.
 #[derive(Clone, Debug)]
 pub enum Basis {
     /// A condition's matches, kept current by re-evaluating it for the changed users.
-    Node(Arc<NodeQuery>),
+    Node,
     /// The frozen promotion audiences: dropped when one of them is written.
     Audience,
     /// Stamps inside its key (cohort refresh times): valid whatever the data.
@@ -65,23 +60,12 @@ pub struct Changes {
     pub audiences: bool,
 }
 
-impl Changes {
-    pub fn is_empty(&self) -> bool {
-        !self.everyone && !self.audiences && self.users.is_empty()
-    }
-}
-
-/// A kept condition to re-evaluate for the changed users.
-pub struct Maintained {
-    pub key: String,
-    pub query: Arc<NodeQuery>,
-}
-
-/// Where a scope stood when a preview began: the snapshot its sets hold as of, and the
-/// conditions to re-evaluate for what changed since.
-pub struct Standing {
-    pub snapshot: Option<String>,
-    pub maintained: Vec<Maintained>,
+/// A kept set as a preview reads it: right for every user but the `pending` ones, whose rows
+/// changed since it was computed.
+#[derive(Clone, Debug)]
+pub struct Kept {
+    pub value: Arc<RoaringBitmap>,
+    pub pending: RoaringBitmap,
 }
 
 #[derive(Default)]
@@ -103,6 +87,8 @@ struct Scope {
 
 struct Entry {
     value: Arc<RoaringBitmap>,
+    /// Users changed since `value` was computed (conditions only).
+    pending: RoaringBitmap,
     basis: Basis,
     used: Instant,
 }
@@ -124,53 +110,40 @@ impl PreviewCache {
         self.lock.lock().await
     }
 
-    /// The scope's snapshot and the conditions to keep current (idle ones are dropped here).
-    pub fn standing(&self, scope: &str) -> Standing {
+    /// The snapshot the scope's sets hold as of, if it has one (idle entries are dropped here).
+    pub fn snapshot(&self, scope: &str) -> Option<String> {
         let mut inner = self.inner();
-        let Some(state) = inner.get_mut(scope) else {
-            return Standing { snapshot: None, maintained: Vec::new() };
-        };
+        let state = inner.get_mut(scope)?;
         if state.synced.elapsed() > MAX_UNSYNCED {
             inner.remove(scope);
-            return Standing { snapshot: None, maintained: Vec::new() };
+            return None;
         }
         let before = state.entries.len();
         state.entries.retain(|_, entry| entry.used.elapsed() < MAX_IDLE);
         if state.entries.len() != before {
             state.generation += 1;
         }
-        let maintained = state
-            .entries
-            .iter()
-            .filter_map(|(key, entry)| match &entry.basis {
-                Basis::Node(query) => Some(Maintained { key: key.clone(), query: query.clone() }),
-                _ => None,
-            })
-            .collect();
-        Standing { snapshot: Some(state.snapshot.clone()), maintained }
+        Some(state.snapshot.clone())
     }
 
-    /// Brings the scope to `snapshot`, given what changed since its last one and, for each
-    /// maintained condition, which of the changed users it now matches (`matched`; a condition
-    /// missing there is dropped). Returns the generation the preview reads and writes at.
-    pub fn advance(&self, scope: &str, snapshot: String, changes: &Changes, mut matched: HashMap<String, RoaringBitmap>) -> u64 {
+    /// Brings the scope to `snapshot`, given what changed since its last one: the changed users
+    /// become pending on every kept condition. Returns the generation the preview reads and
+    /// writes at.
+    pub fn advance(&self, scope: &str, snapshot: String, changes: &Changes) -> u64 {
         let mut inner = self.inner();
         let state =
             inner.entry(scope.to_string()).or_insert_with(|| Scope { snapshot: String::new(), synced: Instant::now(), generation: 0, entries: HashMap::new() });
         state.snapshot = snapshot;
         state.synced = Instant::now();
         if changes.everyone {
-            state.drop_where(|basis| matches!(basis, Basis::Node(_)));
+            state.drop_where(|basis| matches!(basis, Basis::Node));
         } else if !changes.users.is_empty() {
             state.generation += 1;
-            state.entries.retain(|key, entry| match entry.basis {
-                Basis::Node(_) => match matched.remove(key) {
-                    Some(now) => {
-                        entry.value = Arc::new((entry.value.as_ref() - &changes.users) | now);
-                        true
-                    }
-                    None => false,
-                },
+            state.entries.retain(|_, entry| match entry.basis {
+                Basis::Node => {
+                    entry.pending |= &changes.users;
+                    entry.pending.len() <= MAX_CHANGED
+                }
                 _ => true,
             });
         }
@@ -181,12 +154,23 @@ impl PreviewCache {
     }
 
     /// The set under `key`, if the scope is still at `generation`.
-    pub fn get(&self, scope: &str, generation: u64, key: &str) -> Option<Arc<RoaringBitmap>> {
+    pub fn get(&self, scope: &str, generation: u64, key: &str) -> Option<Kept> {
         let mut inner = self.inner();
         let state = inner.get_mut(scope).filter(|s| s.generation == generation)?;
         let entry = state.entries.get_mut(key)?;
         entry.used = Instant::now();
-        Some(entry.value.clone())
+        Some(Kept { value: entry.value.clone(), pending: entry.pending.clone() })
+    }
+
+    /// Replaces the set under `key` by `value`, which a preview at `generation` re-evaluated for
+    /// the `evaluated` users (no longer pending); unless the scope has moved on since.
+    pub fn settle(&self, scope: &str, generation: u64, key: &str, value: Arc<RoaringBitmap>, evaluated: &RoaringBitmap) {
+        let mut inner = self.inner();
+        let Some(entry) = inner.get_mut(scope).filter(|s| s.generation == generation).and_then(|s| s.entries.get_mut(key)) else {
+            return;
+        };
+        entry.value = value;
+        entry.pending -= evaluated;
     }
 
     /// Keeps `value` under `key`, computed by a preview at `generation`; unless the scope has
@@ -200,7 +184,7 @@ impl PreviewCache {
         let Some(state) = inner.get_mut(scope).filter(|s| s.generation == generation) else {
             return;
         };
-        state.entries.insert(key, Entry { value, basis, used: Instant::now() });
+        state.entries.insert(key, Entry { value, pending: RoaringBitmap::new(), basis, used: Instant::now() });
     }
 
     fn inner(&self) -> std::sync::MutexGuard<'_, HashMap<String, Scope>> {
@@ -233,57 +217,80 @@ mod tests {
         Arc::new(bitmap(ids))
     }
 
-    fn node() -> Basis {
-        Basis::Node(Arc::new(NodeQuery { sql: Sql::new("TRUE"), joins: BTreeSet::new() }))
+    fn ids(set: &RoaringBitmap) -> Vec<i32> {
+        set.iter().map(user_id).collect()
     }
 
-    fn ids(cache: &PreviewCache, generation: u64, key: &str) -> Option<Vec<i32>> {
-        cache.get("s", generation, key).map(|set| set.iter().map(user_id).collect())
+    fn changed(users: &[i32]) -> Changes {
+        Changes { users: bitmap(users), ..Changes::default() }
     }
 
     #[test]
-    fn changed_users_are_replaced_by_what_the_conditions_now_match() {
+    fn changed_users_are_pending_on_each_condition_until_it_is_re_evaluated() {
         let cache = PreviewCache::default();
-        let g = cache.advance("s", "1:1:".into(), &Changes::default(), HashMap::new());
-        cache.put("s", g, "x".into(), set(&[1, 2, 3]), node());
+        let g = cache.advance("s", "1:1:".into(), &Changes::default());
+        cache.put("s", g, "x".into(), set(&[1, 2, 3]), Basis::Node);
+        cache.put("s", g, "y".into(), set(&[5]), Basis::Node);
         cache.put("s", g, "cohort:1@5".into(), set(&[9]), Basis::Stamped);
-        assert_eq!(cache.standing("s").maintained.len(), 1, "only conditions are re-evaluated");
+        assert!(cache.get("s", g, "x").unwrap().pending.is_empty());
 
-        // Users 2 and 4 changed: 2 no longer matches, 4 now does.
-        let changes = Changes { users: bitmap(&[2, 4]), ..Changes::default() };
-        let g2 = cache.advance("s", "2:2:".into(), &changes, HashMap::from([("x".to_string(), bitmap(&[4]))]));
+        // Users 2 and 4 changed, then 5.
+        let g2 = cache.advance("s", "2:2:".into(), &changed(&[2, 4]));
         assert_ne!(g, g2);
-        assert_eq!(ids(&cache, g2, "x"), Some(vec![1, 3, 4]));
-        assert!(cache.get("s", g2, "cohort:1@5").is_some());
-        assert!(cache.get("s", g, "x").is_none(), "a preview that began before reads nothing");
-        cache.put("s", g, "y".into(), set(&[1]), node());
-        assert!(cache.get("s", g2, "y").is_none(), "nor keeps what it found");
-        assert_eq!(cache.standing("s").snapshot.as_deref(), Some("2:2:"));
+        let x = cache.get("s", g2, "x").unwrap();
+        assert_eq!((ids(&x.value), ids(&x.pending)), (vec![1, 2, 3], vec![2, 4]));
+        assert!(cache.get("s", g2, "cohort:1@5").unwrap().pending.is_empty(), "stamped sets do not depend on the data");
+        // x is re-evaluated for 2 and 4 (2 no longer matches, 4 now does); y is not used.
+        cache.settle("s", g2, "x", set(&[1, 3, 4]), &bitmap(&[2, 4]));
+        let g3 = cache.advance("s", "3:3:".into(), &changed(&[5]));
+        let x = cache.get("s", g3, "x").unwrap();
+        assert_eq!((ids(&x.value), ids(&x.pending)), (vec![1, 3, 4], vec![5]));
+        assert_eq!(ids(&cache.get("s", g3, "y").unwrap().pending), vec![2, 4, 5], "pending adds up until y is used");
+
+        assert!(cache.get("s", g2, "x").is_none(), "a preview that began before reads nothing");
+        cache.put("s", g2, "z".into(), set(&[1]), Basis::Node);
+        cache.settle("s", g2, "y", set(&[]), &bitmap(&[2, 4, 5]));
+        assert!(cache.get("s", g3, "z").is_none(), "nor keeps what it found");
+        assert_eq!(ids(&cache.get("s", g3, "y").unwrap().value), vec![5], "nor settles");
+        assert_eq!(cache.snapshot("s").as_deref(), Some("3:3:"));
     }
 
     #[test]
     fn a_change_to_every_user_drops_the_conditions_and_nothing_else() {
         let cache = PreviewCache::default();
-        let g = cache.advance("s", "1:1:".into(), &Changes::default(), HashMap::new());
-        cache.put("s", g, "x".into(), set(&[1]), node());
+        let g = cache.advance("s", "1:1:".into(), &Changes::default());
+        cache.put("s", g, "x".into(), set(&[1]), Basis::Node);
         cache.put("s", g, "audience:3".into(), set(&[1]), Basis::Audience);
         cache.put("s", g, "cohort:1@5".into(), set(&[9]), Basis::Stamped);
-        let g2 = cache.advance("s", "2:2:".into(), &Changes { everyone: true, ..Changes::default() }, HashMap::new());
+        let g2 = cache.advance("s", "2:2:".into(), &Changes { everyone: true, ..Changes::default() });
         assert!(cache.get("s", g2, "x").is_none());
         assert!(cache.get("s", g2, "audience:3").is_some() && cache.get("s", g2, "cohort:1@5").is_some());
-        let g3 = cache.advance("s", "3:3:".into(), &Changes { audiences: true, ..Changes::default() }, HashMap::new());
+        let g3 = cache.advance("s", "3:3:".into(), &Changes { audiences: true, ..Changes::default() });
         assert!(cache.get("s", g3, "audience:3").is_none() && cache.get("s", g3, "cohort:1@5").is_some());
+    }
+
+    #[test]
+    fn a_condition_with_too_many_pending_users_is_dropped() {
+        let cache = PreviewCache::default();
+        let g = cache.advance("s", "1:1:".into(), &Changes::default());
+        cache.put("s", g, "x".into(), set(&[1]), Basis::Node);
+        let half: Vec<i32> = (0..(MAX_CHANGED / 2 + 1) as i32).collect();
+        let other: Vec<i32> = half.iter().map(|id| id + MAX_CHANGED as i32).collect();
+        let g2 = cache.advance("s", "2:2:".into(), &changed(&half));
+        assert!(cache.get("s", g2, "x").is_some());
+        let g3 = cache.advance("s", "3:3:".into(), &changed(&other));
+        assert!(cache.get("s", g3, "x").is_none(), "scanning again is cheaper than re-evaluating them");
     }
 
     #[test]
     fn without_changes_a_scope_keeps_its_generation_and_scopes_are_apart() {
         let cache = PreviewCache::default();
-        let g = cache.advance("s", "1:1:".into(), &Changes::default(), HashMap::new());
-        cache.put("s", g, "x".into(), set(&[1]), node());
-        let again = cache.advance("s", "2:2:".into(), &Changes::default(), HashMap::new());
+        let g = cache.advance("s", "1:1:".into(), &Changes::default());
+        cache.put("s", g, "x".into(), set(&[1]), Basis::Node);
+        let again = cache.advance("s", "2:2:".into(), &Changes::default());
         assert_eq!(g, again, "a preview running since still keeps its results");
         assert!(cache.get("other", g, "x").is_none());
-        assert!(cache.standing("other").snapshot.is_none());
+        assert!(cache.snapshot("other").is_none());
     }
 
     #[test]

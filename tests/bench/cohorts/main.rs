@@ -195,7 +195,9 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let stats = refresh_all(&app.db, today).await?;
     println!("users.refresh_stats (for the activity fields): {} users, {:.1}s", stats.users, started.elapsed().as_secs_f64());
-    exec(&mut conn, "ANALYZE public.users, cdp.identities, cdp.user_stats, cdp.user_attributes").await;
+    // A settled database, as autovacuum leaves it: statistics current and the visibility map
+    // set (a freshly seeded or churned heap makes index-only scans fetch rows).
+    exec(&mut conn, "VACUUM ANALYZE public.users, cdp.identities, cdp.user_stats, cdp.user_attributes").await;
     println!("machine: {} cores, PostgreSQL {}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), {
         #[derive(diesel::QueryableByName)]
         struct V {
@@ -249,6 +251,8 @@ async fn main() -> anyhow::Result<()> {
                 }
                 pb::PreviewCohortRequest { definition: Some(definition), sample_size: 20 }
             };
+            // Each case starts from a vacuumed table (untimed), not from the previous case's churn.
+            exec(&mut conn, "VACUUM public.users, cdp.user_stats").await;
             for k in 0..3 {
                 client.preview_cohort(authed(request(previews + k), &token)).await?;
             }
