@@ -344,7 +344,19 @@ async fn evaluate(tx: &mut AsyncPgConnection, nodes: &[&Sql], source: &Source) -
         sql.push(&format!("{}({n}, agg.c{n}, agg.w{n})", if n > 0 { ", " } else { "" }));
     }
     sql.push(") AS v(node, chunks, words)");
+    // A whole table is read: aggregated by workers in parallel (measured 900 -> 520 ms for five
+    // conditions on a million users). The planner, which estimates about a group per row for
+    // `user_id >> 6` where there is one per 64, would otherwise keep it in one process.
+    let whole_table = nodes.len() > 1;
+    if whole_table {
+        sql_query("SELECT set_config('parallel_setup_cost', '0', true), set_config('parallel_tuple_cost', '0', true)").execute(tx).await?;
+    }
     let rows: Vec<NodeWords> = sql.into_query().load(tx).await?;
+    if whole_table {
+        sql_query("SELECT set_config(name, reset_val, true) FROM pg_catalog.pg_settings WHERE name IN ('parallel_setup_cost', 'parallel_tuple_cost')")
+            .execute(tx)
+            .await?;
+    }
     let mut sets = vec![RoaringBitmap::new(); nodes.len()];
     for row in rows {
         let mut ids = Vec::new();
