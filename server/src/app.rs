@@ -21,6 +21,8 @@ pub struct App {
     pub provider: Arc<IdentityProvider>,
     pub verifier: TokenVerifier,
     pub http: reqwest::Client,
+    /// The cohort builder's kept condition sets (this process's; see cohorts::preview_cache).
+    pub preview_cache: Arc<crate::cohorts::preview_cache::PreviewCache>,
 }
 
 impl App {
@@ -59,7 +61,7 @@ impl App {
                 min_password_length: config.min_password_length,
             },
         };
-        Ok(App { config: Arc::new(config), db, redis, provider: Arc::new(provider), verifier, http })
+        Ok(App { config: Arc::new(config), db, redis, provider: Arc::new(provider), verifier, http, preview_cache: Default::default() })
     }
 
     /// Creates the first super admin from CDP_BOOTSTRAP_ADMIN_* when none exists yet.

@@ -102,6 +102,9 @@ pub struct Config {
     /// Catalogue fields pushed to Braze as `cdp_<field>` custom attributes, and how often.
     pub braze_enrichment_fields: Vec<String>,
     pub braze_enrichment_interval: Duration,
+    /// How often the server brings recent previewers' kept condition sets up to date in the
+    /// background (CDP_PREVIEW_KEEP_CURRENT_SECS; 0: only when a preview runs).
+    pub preview_keep_current_every: Option<Duration>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -232,6 +235,7 @@ impl Config {
                 .filter(|f| !f.is_empty())
                 .collect(),
             braze_enrichment_interval: secs("CDP_BRAZE_ENRICHMENT_INTERVAL_SECS", 3600)?,
+            preview_keep_current_every: Some(secs("CDP_PREVIEW_KEEP_CURRENT_SECS", 2)?).filter(|every| !every.is_zero()),
         })
     }
 }

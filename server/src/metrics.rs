@@ -48,7 +48,7 @@ pub static REDEMPTIONS: LazyLock<IntCounterVec> =
 /// The condition sets previews used, by how they were had: `reused` as kept, `updated`
 /// (re-evaluated for the users that changed since), `scanned` (read from the tables).
 pub static PREVIEW_SETS: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    register(IntCounterVec::new(Opts::new("cdp_preview_sets_total", "Condition sets of cohort previews by how they were had"), &["how"]).expect("valid metric"))
+    register(IntCounterVec::new(Opts::new("cdp_preview_sets_total", "Condition sets of cohort previews by how they were had: reused, updated (re-evaluated for changed users) or scanned by a preview; background_updated or background_scanned by the background pass"), &["how"]).expect("valid metric"))
 });
 
 /// Finished sync runs to external integrations.

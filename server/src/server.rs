@@ -67,8 +67,11 @@ pub async fn serve(app: App, listener: TcpListener, shutdown: CancellationToken)
         db: db.clone(),
         config: app.config.clone(),
         http: app.http.clone(),
-        preview_cache: Default::default(),
+        preview_cache: app.preview_cache.clone(),
     }));
+    if let Some(every) = app.config.preview_keep_current_every {
+        tokio::spawn(crate::cohorts::keep_current::run(app.db.clone(), app.preview_cache.clone(), every, shutdown.clone()));
+    }
     for name in service_names() {
         health_reporter.set_service_status(name, tonic_health::ServingStatus::Serving).await;
     }

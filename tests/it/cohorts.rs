@@ -937,6 +937,72 @@ async fn a_kept_condition_is_re_evaluated_only_when_a_preview_uses_it() {
     assert_eq!((sets("updated"), sets("scanned")), (updated + 3, scanned), "re-evaluated once each, nothing scanned");
 }
 
+/// Waits for the server's background pass (cohorts::keep_current) to have counted `target`
+/// sets under `how`; it runs every second in the test below.
+async fn background_pass_reaches(how: &str, target: u64) {
+    for _ in 0..600 {
+        if cdp_server::metrics::PREVIEW_SETS.with_label_values(&[how]).get() >= target {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the background pass did not count {target} sets as {how} within a minute");
+}
+
+#[tokio::test]
+async fn the_background_pass_keeps_kept_sets_current_for_the_next_preview() {
+    // With the pass on, a write and a reload are dealt with before the builder's next preview:
+    // that preview finds every set current and neither re-evaluates nor scans anything itself.
+    let app = seeded_app(800, &[("CDP_PREVIEW_KEEP_CURRENT_SECS", "1".into())]).await;
+    let (user_id, token) = fixtures::user_with_role(&app, "growth_manager").await;
+    let definition = group(
+        Combinator::And,
+        vec![cond("total_listings_count", Op::GreaterThan, Some(Kind::Number(2.0))), cond("account_status", Op::Equals, Some(Kind::Text("active".into())))],
+    );
+    let where_sql = "total_listings_count > 2 AND user_id NOT IN (SELECT user_id FROM cdp.user_attributes WHERE account_status <> 'active')";
+    let app = &app;
+    let preview = || preview_of(app, &token, definition.clone(), 3);
+    let expected = || async { fixtures::count(app, &format!("SELECT count(*) AS n FROM public.users WHERE {where_sql}")).await };
+    let sets = |how: &str| cdp_server::metrics::PREVIEW_SETS.with_label_values(&[how]).get();
+    fixtures::exec(app, "INSERT INTO cdp.user_attributes (user_id, account_status) SELECT user_id, 'suspended' FROM public.users ORDER BY user_id LIMIT 3")
+        .await;
+    let first = preview().await;
+    assert_eq!(first.count, expected().await);
+    let by_previews = (sets("updated"), sets("scanned"));
+
+    // The ETL changes five users: the pass re-evaluates both conditions and every user's set.
+    fixtures::exec(
+        app,
+        "UPDATE public.users SET total_listings_count = 9 WHERE user_id IN \
+         (SELECT user_id FROM public.users WHERE coalesce(total_listings_count, 0) <= 2 ORDER BY user_id DESC LIMIT 5)",
+    )
+    .await;
+    background_pass_reaches("background_updated", 3).await;
+    let after_write = preview().await;
+    assert_eq!(after_write.count, first.count + 5);
+    assert_eq!(after_write.count, expected().await);
+    assert_eq!((sets("updated"), sets("scanned")), by_previews, "the preview found every set current");
+
+    // A reload (a truncate may change every user): the pass scans the three sets again.
+    fixtures::exec(app, "TRUNCATE cdp.user_attributes").await;
+    background_pass_reaches("background_scanned", 3).await;
+    let after_reload = preview().await;
+    assert_eq!(after_reload.count, expected().await);
+    assert!(after_reload.count > after_write.count, "the suspended users are back");
+    assert_eq!((sets("updated"), sets("scanned")), by_previews, "the preview found every set current");
+    assert_eq!(app.app.preview_cache.active_scopes().len(), 1);
+
+    // The previewer is disabled: the pass reads nothing as them any more and forgets the scope.
+    fixtures::exec(app, &format!("UPDATE cdp.platform_users SET status = 'disabled' WHERE id = '{user_id}'")).await;
+    for _ in 0..600 {
+        if app.app.preview_cache.active_scopes().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(app.app.preview_cache.active_scopes().is_empty(), "the scope of a disabled previewer is forgotten");
+}
+
 #[tokio::test]
 async fn a_write_committed_after_a_preview_scanned_is_seen_by_the_next_preview() {
     // The writer logs its change before the preview's snapshot but commits after it: the next

@@ -147,6 +147,9 @@ pub fn test_env(db: &TestDb) -> HashMap<String, String> {
         ("CDP_BOOTSTRAP_ADMIN_PASSWORD", ADMIN_PASSWORD),
         ("CDP_CORS_ALLOWED_ORIGINS", "http://ui.example.test"),
         ("CDP_JOB_POLL_INTERVAL_MS", "50"),
+        // Previews' kept sets change only when a test's previews change them (tests that count
+        // re-evaluations); the background pass is tested on its own.
+        ("CDP_PREVIEW_KEEP_CURRENT_SECS", "0"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -11,6 +11,7 @@
 pub mod definition;
 pub mod guard;
 pub mod import;
+pub mod keep_current;
 pub mod members;
 pub mod preview;
 pub mod preview_cache;

@@ -9,7 +9,7 @@
 
 use super::{
     CohortError, members,
-    preview_cache::{self, Basis, Changes, Kept, PreviewCache},
+    preview_cache::{self, Basis, Changes, Kept, NodeQuery, PreviewCache},
     store::tune_for_scans,
 };
 use crate::{
@@ -159,10 +159,11 @@ pub async fn preview(
     let mut tx = db.begin_snapshot_as(&principal.claims).await?;
     let snapshot = sql_query("SELECT pg_current_snapshot()::text AS snapshot").get_result::<Snapshot>(&mut *tx).await?.snapshot;
     let generation = catch_up(&mut tx, cache, &scope, snapshot).await?;
+    cache.previewed(&scope, &principal.claims);
     drop(guard);
     conditions::check_references(&mut tx, &filter).await?;
     tune_for_scans(&mut tx).await?;
-    let sets = Sets { cache, scope, generation };
+    let sets = Sets { cache, scope, generation, background: false };
     let cohorts: Vec<SavedCohort> =
         sql_query("SELECT id, name, size, amplitude_cohort_id, last_refreshed_at, updated_at FROM cdp.cohorts WHERE deleted_at IS NULL ORDER BY id")
             .load(&mut *tx)
@@ -214,7 +215,7 @@ pub async fn preview(
 /// logged since (`cdp.filter_changes`: the writers the old snapshot could not see and this one
 /// can), which the kept conditions then re-evaluate when used. Returns the generation the
 /// preview works at.
-async fn catch_up(tx: &mut AsyncPgConnection, cache: &PreviewCache, scope: &str, snapshot: String) -> Result<u64, CohortError> {
+pub(super) async fn catch_up(tx: &mut AsyncPgConnection, cache: &PreviewCache, scope: &str, snapshot: String) -> Result<u64, CohortError> {
     let Some(since) = cache.snapshot(scope) else {
         return Ok(cache.advance(scope, snapshot, &Changes::default()));
     };
@@ -296,7 +297,7 @@ async fn promotion_overlaps(
 /// What a scan reads: the users with the joins their nodes need, or one joined table alone
 /// (nodes that read only that table: `FROM cdp.user_stats s` skips joining a million users).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Source {
+pub(super) enum Source {
     Users(BTreeSet<Join>),
     Alone(Join),
 }
@@ -314,7 +315,7 @@ impl Source {
 /// The ids matching each of `nodes` (expressions over `source`), in one scan. Each set travels
 /// as 64-bit words of user ids (`bit_or` grouped by `user_id >> 6`), which parallel workers
 /// aggregate, rather than as one row per user.
-async fn evaluate(tx: &mut AsyncPgConnection, nodes: &[&Sql], source: &Source) -> Result<Vec<RoaringBitmap>, CohortError> {
+pub(super) async fn evaluate(tx: &mut AsyncPgConnection, nodes: &[&Sql], source: &Source) -> Result<Vec<RoaringBitmap>, CohortError> {
     let id = match source {
         Source::Users(_) => "u.user_id".to_string(),
         Source::Alone(join) => format!("{}.user_id", join.alias()),
@@ -433,17 +434,20 @@ fn referenced_stamp(filter: &CompiledFilter, cohorts: &[SavedCohort]) -> String 
 }
 
 /// A condition a preview needs: its cache key, its expression and the tables it joins.
-struct Wanted<'a> {
-    key: &'a str,
-    sql: &'a Sql,
-    joins: &'a BTreeSet<Join>,
+pub(super) struct Wanted<'a> {
+    pub key: &'a str,
+    pub sql: &'a Sql,
+    pub joins: &'a BTreeSet<Join>,
 }
 
-/// The cached sets of one preview: one permission scope, at the generation it caught up to.
-struct Sets<'a> {
-    cache: &'a PreviewCache,
-    scope: String,
-    generation: u64,
+/// The cached sets of one preview (or of the background pass): one permission scope, at the
+/// generation it caught up to.
+pub(super) struct Sets<'a> {
+    pub cache: &'a PreviewCache,
+    pub scope: String,
+    pub generation: u64,
+    /// The background pass (cohorts::keep_current), counted apart in the metrics.
+    pub background: bool,
 }
 
 impl Sets<'_> {
@@ -455,8 +459,9 @@ impl Sets<'_> {
     /// The kept sets of `wanted` (`None` where nothing is kept), each brought up to this
     /// preview's snapshot: the users changed since a set was computed are re-evaluated, by id,
     /// in one query per set of joins.
-    async fn kept(&self, tx: &mut AsyncPgConnection, wanted: &[Wanted<'_>]) -> Result<Vec<Option<Arc<RoaringBitmap>>>, CohortError> {
-        let mut found: Vec<Option<Kept>> = wanted.iter().map(|w| self.cache.get(&self.scope, self.generation, w.key)).collect();
+    pub(super) async fn kept(&self, tx: &mut AsyncPgConnection, wanted: &[Wanted<'_>]) -> Result<Vec<Option<Arc<RoaringBitmap>>>, CohortError> {
+        let read = |key| if self.background { self.cache.peek(&self.scope, self.generation, key) } else { self.cache.get(&self.scope, self.generation, key) };
+        let mut found: Vec<Option<Kept>> = wanted.iter().map(|w| read(w.key)).collect();
         let mut stale: BTreeMap<&BTreeSet<Join>, Vec<usize>> = BTreeMap::new();
         for (i, kept) in found.iter().enumerate() {
             if kept.as_ref().is_some_and(|k| !k.pending.is_empty()) {
@@ -467,7 +472,7 @@ impl Sets<'_> {
             let users = indices.iter().filter_map(|i| found[*i].as_ref()).fold(RoaringBitmap::new(), |all, kept| all | &kept.pending);
             let nodes: Vec<&Sql> = indices.iter().map(|i| wanted[*i].sql).collect();
             let now = reevaluate(tx, &nodes, joins, &users).await?;
-            PREVIEW_SETS.with_label_values(&["updated"]).inc_by(indices.len() as u64);
+            PREVIEW_SETS.with_label_values(&[if self.background { "background_updated" } else { "updated" }]).inc_by(indices.len() as u64);
             for (i, matched) in indices.into_iter().zip(now) {
                 let Some(kept) = found[i].as_mut() else { continue };
                 kept.value = Arc::new((kept.value.as_ref() - &users) | matched);
@@ -482,9 +487,9 @@ impl Sets<'_> {
     }
 
     /// The matches of a condition scanned by this preview, kept current from now on.
-    fn put_node(&self, key: String, set: Arc<RoaringBitmap>) {
+    fn put_node(&self, key: String, set: Arc<RoaringBitmap>, sql: &Sql, joins: &BTreeSet<Join>) {
         PREVIEW_SETS.with_label_values(&["scanned"]).inc();
-        self.put(key, set, Basis::Node);
+        self.put(key, set, Basis::Node(Arc::new(NodeQuery { sql: sql.clone(), joins: joins.clone() })));
     }
 
     /// How many users the caller sees: the size of a kept set (a count could not be kept
@@ -500,7 +505,7 @@ impl Sets<'_> {
             return Ok(set);
         }
         let set = Arc::new(evaluate(tx, &[&everyone], &Source::Users(no_joins)).await?.remove(0));
-        self.put_node(EVERYONE.to_string(), set.clone());
+        self.put_node(EVERYONE.to_string(), set.clone(), &everyone, &BTreeSet::new());
         Ok(set)
     }
 
@@ -543,7 +548,7 @@ impl Sets<'_> {
                     let mut sets = evaluate(tx, &nodes, source).await?;
                     if with_everyone {
                         let everyone = sets.pop().expect("one set per node");
-                        self.put_node(EVERYONE.to_string(), Arc::new(everyone));
+                        self.put_node(EVERYONE.to_string(), Arc::new(everyone), &everyone_node, &no_joins);
                     }
                     sets
                 }
@@ -551,7 +556,7 @@ impl Sets<'_> {
             };
             for (i, set) in indices.iter().zip(sets) {
                 let set = Arc::new(set);
-                self.put_node(keys[*i].clone(), set.clone());
+                self.put_node(keys[*i].clone(), set.clone(), &filter.top_level_nodes()[*i].0, filter.node_joins(*i));
                 found[*i] = Some(set);
             }
         }

@@ -19,9 +19,10 @@
 //! while holding [`PreviewCache::lock`]. A preview whose scope moved on while it scanned does
 //! not keep what it found (its results are older than the kept ones): see `generation`.
 
+use crate::conditions::{Join, Sql};
 use roaring::RoaringBitmap;
 use std::{
-    collections::HashMap,
+    collections::{BTreeSet, HashMap},
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -34,15 +35,25 @@ pub const MAX_UNSYNCED: Duration = Duration::from_secs(12 * 60 * 60);
 /// random users of a million took 260-300 ms to look up, a full scan of the users 500-800 ms).
 /// The triggers of migration 000012 use the same limit per statement.
 pub const MAX_CHANGED: u64 = 50_000;
+/// The background pass (cohorts::keep_current) keeps current the scopes previewed and the
+/// conditions used this recently: a builder at work.
+pub const KEEP_CURRENT_FOR: Duration = Duration::from_secs(15 * 60);
 /// Entries kept at most over all scopes (a few hundred megabytes at worst); beyond it a scope
 /// starts over.
 const MAX_ENTRIES: usize = 512;
+
+/// A condition over the users and the tables it joins: what evaluates it again.
+#[derive(Clone, Debug)]
+pub struct NodeQuery {
+    pub sql: Sql,
+    pub joins: BTreeSet<Join>,
+}
 
 /// What an entry's freshness rests on.
 #[derive(Clone, Debug)]
 pub enum Basis {
     /// A condition's matches, kept current by re-evaluating it for the changed users.
-    Node,
+    Node(Arc<NodeQuery>),
     /// The frozen promotion audiences: dropped when one of them is written.
     Audience,
     /// Stamps inside its key (cohort refresh times): valid whatever the data.
@@ -83,6 +94,20 @@ struct Scope {
     /// generation neither reads nor keeps entries.
     generation: u64,
     entries: HashMap<String, Entry>,
+    /// Who previewed last, and when: the background pass reads as them.
+    claims: Option<serde_json::Value>,
+    previewed: Instant,
+    /// Conditions in use that a change to every user dropped, with when they were last used:
+    /// the background pass scans them again.
+    dropped: HashMap<String, (Arc<NodeQuery>, Instant)>,
+}
+
+/// What the background pass has to do for a scope: conditions with pending users to
+/// re-evaluate, and dropped ones to scan again.
+#[derive(Default)]
+pub struct Stale {
+    pub pending: Vec<(String, Arc<NodeQuery>)>,
+    pub dropped: Vec<(String, Arc<NodeQuery>)>,
 }
 
 struct Entry {
@@ -94,6 +119,24 @@ struct Entry {
 }
 
 impl Scope {
+    /// Drops the conditions (their data changed beyond re-evaluating), remembering those in use.
+    fn drop_conditions(&mut self, gone: impl Fn(&Entry) -> bool) {
+        let before = self.entries.len();
+        let dropped = &mut self.dropped;
+        self.entries.retain(|key, entry| match &entry.basis {
+            Basis::Node(query) if gone(entry) => {
+                if entry.used.elapsed() < KEEP_CURRENT_FOR {
+                    dropped.insert(key.clone(), (query.clone(), entry.used));
+                }
+                false
+            }
+            _ => true,
+        });
+        if self.entries.len() != before {
+            self.generation += 1;
+        }
+    }
+
     fn drop_where(&mut self, drop: impl Fn(&Basis) -> bool) {
         let before = self.entries.len();
         self.entries.retain(|_, entry| !drop(&entry.basis));
@@ -131,21 +174,25 @@ impl PreviewCache {
     /// writes at.
     pub fn advance(&self, scope: &str, snapshot: String, changes: &Changes) -> u64 {
         let mut inner = self.inner();
-        let state =
-            inner.entry(scope.to_string()).or_insert_with(|| Scope { snapshot: String::new(), synced: Instant::now(), generation: 0, entries: HashMap::new() });
+        let state = inner.entry(scope.to_string()).or_insert_with(|| Scope {
+            snapshot: String::new(),
+            synced: Instant::now(),
+            generation: 0,
+            entries: HashMap::new(),
+            claims: None,
+            previewed: Instant::now(),
+            dropped: HashMap::new(),
+        });
         state.snapshot = snapshot;
         state.synced = Instant::now();
         if changes.everyone {
-            state.drop_where(|basis| matches!(basis, Basis::Node));
+            state.drop_conditions(|_| true);
         } else if !changes.users.is_empty() {
             state.generation += 1;
-            state.entries.retain(|_, entry| match entry.basis {
-                Basis::Node => {
-                    entry.pending |= &changes.users;
-                    entry.pending.len() <= MAX_CHANGED
-                }
-                _ => true,
-            });
+            for entry in state.entries.values_mut().filter(|entry| matches!(entry.basis, Basis::Node(_))) {
+                entry.pending |= &changes.users;
+            }
+            state.drop_conditions(|entry| entry.pending.len() > MAX_CHANGED);
         }
         if changes.audiences {
             state.drop_where(|basis| matches!(basis, Basis::Audience));
@@ -153,13 +200,83 @@ impl PreviewCache {
         state.generation
     }
 
-    /// The set under `key`, if the scope is still at `generation`.
+    /// Records that `claims` previewed in `scope` just now (the background pass reads as them).
+    pub fn previewed(&self, scope: &str, claims: &serde_json::Value) {
+        if let Some(state) = self.inner().get_mut(scope) {
+            state.claims = Some(claims.clone());
+            state.previewed = Instant::now();
+        }
+    }
+
+    /// The scopes previewed within [`KEEP_CURRENT_FOR`], with the claims of their last previewer.
+    pub fn active_scopes(&self) -> Vec<(String, serde_json::Value)> {
+        let inner = self.inner();
+        inner
+            .iter()
+            .filter(|(_, state)| state.previewed.elapsed() < KEEP_CURRENT_FOR)
+            .filter_map(|(scope, state)| Some((scope.clone(), state.claims.clone()?)))
+            .collect()
+    }
+
+    /// Forgets a scope (its last previewer no longer has its permissions).
+    pub fn forget(&self, scope: &str) {
+        self.inner().remove(scope);
+    }
+
+    /// The conditions of `scope`, used within [`KEEP_CURRENT_FOR`], that are not current at
+    /// `generation`.
+    pub fn stale(&self, scope: &str, generation: u64) -> Stale {
+        let mut inner = self.inner();
+        let Some(state) = inner.get_mut(scope).filter(|s| s.generation == generation) else {
+            return Stale::default();
+        };
+        let pending = state
+            .entries
+            .iter()
+            .filter(|(_, entry)| !entry.pending.is_empty() && entry.used.elapsed() < KEEP_CURRENT_FOR)
+            .filter_map(|(key, entry)| match &entry.basis {
+                Basis::Node(query) => Some((key.clone(), query.clone())),
+                _ => None,
+            })
+            .collect();
+        state.dropped.retain(|_, (_, used)| used.elapsed() < KEEP_CURRENT_FOR);
+        let dropped = state.dropped.iter().map(|(key, (query, _))| (key.clone(), query.clone())).collect();
+        Stale { pending, dropped }
+    }
+
+    /// The set under `key`, if the scope is still at `generation`; a preview's use of it.
     pub fn get(&self, scope: &str, generation: u64, key: &str) -> Option<Kept> {
+        self.read(scope, generation, key, true)
+    }
+
+    /// The set under `key` as the background pass reads it (not a use: it does not keep the
+    /// set in use longer).
+    pub fn peek(&self, scope: &str, generation: u64, key: &str) -> Option<Kept> {
+        self.read(scope, generation, key, false)
+    }
+
+    fn read(&self, scope: &str, generation: u64, key: &str, used: bool) -> Option<Kept> {
         let mut inner = self.inner();
         let state = inner.get_mut(scope).filter(|s| s.generation == generation)?;
         let entry = state.entries.get_mut(key)?;
-        entry.used = Instant::now();
+        if used {
+            entry.used = Instant::now();
+        }
         Some(Kept { value: entry.value.clone(), pending: entry.pending.clone() })
+    }
+
+    /// Keeps again a dropped condition the background pass scanned at `generation`, as last
+    /// used when it was dropped; unless the scope has moved on since or a preview kept it.
+    pub fn restore(&self, scope: &str, generation: u64, key: &str, value: Arc<RoaringBitmap>) -> bool {
+        let mut inner = self.inner();
+        let Some(state) = inner.get_mut(scope).filter(|s| s.generation == generation) else {
+            return false;
+        };
+        let Some((query, used)) = state.dropped.remove(key) else {
+            return false;
+        };
+        state.entries.insert(key.to_string(), Entry { value, pending: RoaringBitmap::new(), basis: Basis::Node(query), used });
+        true
     }
 
     /// Replaces the set under `key` by `value`, which a preview at `generation` re-evaluated for
@@ -184,6 +301,7 @@ impl PreviewCache {
         let Some(state) = inner.get_mut(scope).filter(|s| s.generation == generation) else {
             return;
         };
+        state.dropped.remove(&key);
         state.entries.insert(key, Entry { value, pending: RoaringBitmap::new(), basis, used: Instant::now() });
     }
 
@@ -221,6 +339,10 @@ mod tests {
         set.iter().map(user_id).collect()
     }
 
+    fn node() -> Basis {
+        Basis::Node(Arc::new(NodeQuery { sql: Sql::new("TRUE"), joins: BTreeSet::new() }))
+    }
+
     fn changed(users: &[i32]) -> Changes {
         Changes { users: bitmap(users), ..Changes::default() }
     }
@@ -229,8 +351,8 @@ mod tests {
     fn changed_users_are_pending_on_each_condition_until_it_is_re_evaluated() {
         let cache = PreviewCache::default();
         let g = cache.advance("s", "1:1:".into(), &Changes::default());
-        cache.put("s", g, "x".into(), set(&[1, 2, 3]), Basis::Node);
-        cache.put("s", g, "y".into(), set(&[5]), Basis::Node);
+        cache.put("s", g, "x".into(), set(&[1, 2, 3]), node());
+        cache.put("s", g, "y".into(), set(&[5]), node());
         cache.put("s", g, "cohort:1@5".into(), set(&[9]), Basis::Stamped);
         assert!(cache.get("s", g, "x").unwrap().pending.is_empty());
 
@@ -248,7 +370,7 @@ mod tests {
         assert_eq!(ids(&cache.get("s", g3, "y").unwrap().pending), vec![2, 4, 5], "pending adds up until y is used");
 
         assert!(cache.get("s", g2, "x").is_none(), "a preview that began before reads nothing");
-        cache.put("s", g2, "z".into(), set(&[1]), Basis::Node);
+        cache.put("s", g2, "z".into(), set(&[1]), node());
         cache.settle("s", g2, "y", set(&[]), &bitmap(&[2, 4, 5]));
         assert!(cache.get("s", g3, "z").is_none(), "nor keeps what it found");
         assert_eq!(ids(&cache.get("s", g3, "y").unwrap().value), vec![5], "nor settles");
@@ -259,7 +381,7 @@ mod tests {
     fn a_change_to_every_user_drops_the_conditions_and_nothing_else() {
         let cache = PreviewCache::default();
         let g = cache.advance("s", "1:1:".into(), &Changes::default());
-        cache.put("s", g, "x".into(), set(&[1]), Basis::Node);
+        cache.put("s", g, "x".into(), set(&[1]), node());
         cache.put("s", g, "audience:3".into(), set(&[1]), Basis::Audience);
         cache.put("s", g, "cohort:1@5".into(), set(&[9]), Basis::Stamped);
         let g2 = cache.advance("s", "2:2:".into(), &Changes { everyone: true, ..Changes::default() });
@@ -270,10 +392,43 @@ mod tests {
     }
 
     #[test]
+    fn the_background_pass_finds_stale_conditions_and_restores_dropped_ones() {
+        let cache = PreviewCache::default();
+        let g = cache.advance("s", "1:1:".into(), &Changes::default());
+        cache.put("s", g, "x".into(), set(&[1]), node());
+        cache.put("s", g, "y".into(), set(&[2]), node());
+        cache.put("s", g, "audience:3".into(), set(&[1]), Basis::Audience);
+        assert!(cache.active_scopes().is_empty(), "no previewer known yet");
+        cache.previewed("s", &serde_json::json!({"sub": "u"}));
+        assert_eq!(cache.active_scopes(), vec![("s".to_string(), serde_json::json!({"sub": "u"}))]);
+
+        let g2 = cache.advance("s", "2:2:".into(), &changed(&[2]));
+        let stale = cache.stale("s", g2);
+        let mut pending: Vec<&str> = stale.pending.iter().map(|(key, _)| key.as_str()).collect();
+        pending.sort();
+        assert_eq!((pending, stale.dropped.len()), (vec!["x", "y"], 0));
+        assert!(cache.peek("s", g2, "x").is_some());
+
+        let g3 = cache.advance("s", "3:3:".into(), &Changes { everyone: true, ..Changes::default() });
+        let stale = cache.stale("s", g3);
+        assert_eq!((stale.pending.len(), stale.dropped.len()), (0, 2), "both conditions to scan again");
+        assert!(!cache.restore("s", g2, "x", set(&[7])), "not at an older generation");
+        assert!(cache.restore("s", g3, "x", set(&[7])));
+        assert_eq!(ids(&cache.get("s", g3, "x").unwrap().value), vec![7]);
+        assert_eq!(cache.stale("s", g3).dropped.len(), 1, "y still to scan");
+        cache.put("s", g3, "y".into(), set(&[8]), node());
+        assert!(cache.stale("s", g3).dropped.is_empty(), "a preview scanned y itself");
+        assert!(!cache.restore("s", g3, "y", set(&[9])), "and the pass does not replace it");
+        assert!(cache.get("s", g3, "audience:3").is_some());
+        cache.forget("s");
+        assert!(cache.active_scopes().is_empty() && cache.snapshot("s").is_none());
+    }
+
+    #[test]
     fn a_condition_with_too_many_pending_users_is_dropped() {
         let cache = PreviewCache::default();
         let g = cache.advance("s", "1:1:".into(), &Changes::default());
-        cache.put("s", g, "x".into(), set(&[1]), Basis::Node);
+        cache.put("s", g, "x".into(), set(&[1]), node());
         let half: Vec<i32> = (0..(MAX_CHANGED / 2 + 1) as i32).collect();
         let other: Vec<i32> = half.iter().map(|id| id + MAX_CHANGED as i32).collect();
         let g2 = cache.advance("s", "2:2:".into(), &changed(&half));
@@ -286,7 +441,7 @@ mod tests {
     fn without_changes_a_scope_keeps_its_generation_and_scopes_are_apart() {
         let cache = PreviewCache::default();
         let g = cache.advance("s", "1:1:".into(), &Changes::default());
-        cache.put("s", g, "x".into(), set(&[1]), Basis::Node);
+        cache.put("s", g, "x".into(), set(&[1]), node());
         let again = cache.advance("s", "2:2:".into(), &Changes::default());
         assert_eq!(g, again, "a preview running since still keeps its results");
         assert!(cache.get("other", g, "x").is_none());
