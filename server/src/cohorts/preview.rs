@@ -3,9 +3,9 @@
 //! into the set of users it matches; the count, the funnel (each node alone and cumulated), the
 //! sample and the overlaps with saved cohorts and running promotions are then set operations.
 //! The sets are kept in a [`PreviewCache`], so a builder that edits one condition rescans only
-//! that one, and a kept set is re-evaluated only for the users written since, when used. Missing nodes are
-//! found in one scan per source: the users (with the joins those nodes need), or one joined
-//! table alone for nodes that read nothing else (activity stats).
+//! that one, and a kept set is re-evaluated only for the users written since, when used.
+//! Missing nodes are found in one scan per source: the users (with the joins those nodes need),
+//! or one joined table alone for nodes that read nothing else (activity stats).
 
 use super::{
     CohortError, members,

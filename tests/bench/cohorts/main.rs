@@ -182,16 +182,22 @@ async fn main() -> anyhow::Result<()> {
     let router = Router::new().fallback(braze).with_state(sent.clone());
     tokio::spawn(async move { axum::serve(fake, router).await });
 
-    let config = Config::from_lookup(|key| match key {
-        "DATABASE_URL" => Some(url.clone()),
-        "CDP_JWT_SECRET" => Some(JWT_SECRET.into()),
-        "CDP_LISTEN_ADDR" => Some("127.0.0.1:0".into()),
-        "CDP_DATABASE_POOL_SIZE" => Some("12".into()),
-        "CDP_BRAZE_REST_URL" => Some(braze_url.clone()),
-        "CDP_BRAZE_API_KEY" => Some("bench-key".into()),
-        _ => None,
-    })?;
-    let app = App::build(config).await?;
+    // Two servers on the database: one whose previews do all the work themselves (the
+    // background pass off), and one with the pass on, every second.
+    let config_with = |keep_current_secs: &'static str| {
+        Config::from_lookup(|key| match key {
+            "DATABASE_URL" => Some(url.clone()),
+            "CDP_JWT_SECRET" => Some(JWT_SECRET.into()),
+            "CDP_LISTEN_ADDR" => Some("127.0.0.1:0".into()),
+            "CDP_DATABASE_POOL_SIZE" => Some("12".into()),
+            "CDP_BRAZE_REST_URL" => Some(braze_url.clone()),
+            "CDP_BRAZE_API_KEY" => Some("bench-key".into()),
+            "CDP_PREVIEW_KEEP_CURRENT_SECS" => Some(keep_current_secs.into()),
+            _ => None,
+        })
+    };
+    let app = App::build(config_with("0")?).await?;
+    let keeping_app = App::build(config_with("1")?).await?;
     let started = Instant::now();
     let stats = refresh_all(&app.db, today).await?;
     println!("users.refresh_stats (for the activity fields): {} users, {:.1}s", stats.users, started.elapsed().as_secs_f64());
@@ -214,6 +220,10 @@ async fn main() -> anyhow::Result<()> {
     tokio::spawn(cdp_server::server::serve(app.clone(), listener, shutdown.clone()));
     let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))?.connect().await?;
     let mut client = CohortServiceClient::new(channel);
+    let keeping_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let keeping_addr = keeping_listener.local_addr()?;
+    tokio::spawn(cdp_server::server::serve(keeping_app.clone(), keeping_listener, shutdown.clone()));
+    let mut keeping_client = CohortServiceClient::new(tonic::transport::Channel::from_shared(format!("http://{keeping_addr}"))?.connect().await?);
     let id = uuid::Uuid::new_v4();
     let email = format!("bench-{}@cdp.test", &id.simple().to_string()[..8]);
     exec(
@@ -221,7 +231,6 @@ async fn main() -> anyhow::Result<()> {
         &format!("INSERT INTO cdp.platform_users (id, email, display_name, role, status) VALUES ('{id}', '{email}', 'Bench', 'growth_manager', 'active')"),
     )
     .await;
-    let token = mint_token(id, &email);
 
     // Two saved cohorts, so previews compute overlaps as they would in use.
     for (name, n) in [("saved three", 3), ("saved six", 6)] {
@@ -229,7 +238,8 @@ async fn main() -> anyhow::Result<()> {
         refresh::refresh_now(&app.db, &app.config, cohort).await?;
     }
     // Previews keep each condition's set of users and keep it current as writes arrive (see
-    // cohorts::preview_cache), so four cases are measured per shape:
+    // cohorts::preview_cache), so these cases are measured per shape, the first five on the
+    // server without the background pass (each preview does all the work itself):
     // - edit: each preview changes one condition's value, as a person in the builder does
     //   (alternately a users column and, from 6 conditions, the activity condition);
     // - repeat: the same definition again (nothing rescanned);
@@ -241,56 +251,76 @@ async fn main() -> anyhow::Result<()> {
     // - reload: before every preview, what a statement that changed more than 50,000 users
     //   logs (one row without a user in cdp.filter_changes) is logged: every condition is
     //   scanned again, as after a full ETL load.
+    // - the same three writes with the background pass on, the builder's next preview coming
+    //   3 s after the write (untimed wait): the pass has done the work. These run last, on the
+    //   other server, so that its pass does not compete with the cases above.
     println!("\n| PreviewCohort | case | requests | matching users | p50 ms | p95 ms | max ms | server elapsed p50 ms |\n|---|---|---|---|---|---|---|---|");
-    for conditions in [3, 6, 12] {
-        for case in ["edit", "repeat", "after write", "bulk write", "reload"] {
-            let request = |k: usize| {
-                let mut definition = definition_with(conditions);
-                if case == "edit" {
-                    edit(&mut definition, k);
+    let immediate = ["edit", "repeat", "after write", "bulk write", "reload"].as_slice();
+    let later = ["after write, 3 s later", "bulk write, 3 s later", "reload, 3 s later"].as_slice();
+    for (cases, keeping) in [(immediate, false), (later, true)] {
+        for conditions in [3, 6, 12] {
+            for case in cases.iter().copied() {
+                let client = if keeping { &mut keeping_client } else { &mut client };
+                let write = case.trim_end_matches(", 3 s later");
+                let request = |k: usize| {
+                    let mut definition = definition_with(conditions);
+                    if case == "edit" {
+                        edit(&mut definition, k);
+                    }
+                    pb::PreviewCohortRequest { definition: Some(definition), sample_size: 20 }
+                };
+                // A token per case (they last 10 minutes; the cases take longer together).
+                let token = mint_token(id, &email);
+                // Each case starts from a vacuumed table (untimed), not from the previous case's churn.
+                exec(&mut conn, "VACUUM public.users, cdp.user_stats").await;
+                for k in 0..3 {
+                    client.preview_cohort(authed(request(previews + k), &token)).await?;
                 }
-                pb::PreviewCohortRequest { definition: Some(definition), sample_size: 20 }
-            };
-            // Each case starts from a vacuumed table (untimed), not from the previous case's churn.
-            exec(&mut conn, "VACUUM public.users, cdp.user_stats").await;
-            for k in 0..3 {
-                client.preview_cohort(authed(request(previews + k), &token)).await?;
-            }
-            let mut samples = Vec::with_capacity(previews);
-            let mut server = Vec::with_capacity(previews);
-            let mut matching = 0;
-            for k in 0..previews {
-                match case {
-                    "after write" => {
-                        let random = format!("ANY(ARRAY(SELECT (random() * {users})::int FROM generate_series(1, 1000)))");
-                        exec(&mut conn, &format!("UPDATE public.users SET total_credits_spent = total_credits_spent + 1, current_credits_in_wallet = current_credits_in_wallet + 1 WHERE user_id = {random}")).await;
-                        exec(&mut conn, &format!("UPDATE cdp.user_stats SET last_active_day = current_date - (random() * 90)::int WHERE user_id = {random}"))
+                let mut samples = Vec::with_capacity(previews);
+                let mut server = Vec::with_capacity(previews);
+                let mut matching = 0;
+                for k in 0..previews {
+                    match write {
+                        "after write" => {
+                            let random = format!("ANY(ARRAY(SELECT (random() * {users})::int FROM generate_series(1, 1000)))");
+                            exec(&mut conn, &format!("UPDATE public.users SET total_credits_spent = total_credits_spent + 1, current_credits_in_wallet = current_credits_in_wallet + 1 WHERE user_id = {random}")).await;
+                            exec(
+                                &mut conn,
+                                &format!("UPDATE cdp.user_stats SET last_active_day = current_date - (random() * 90)::int WHERE user_id = {random}"),
+                            )
                             .await;
+                        }
+                        "bulk write" => {
+                            exec(
+                                &mut conn,
+                                &format!(
+                                    "UPDATE public.users SET total_listings_count = coalesce(total_listings_count, 0) + 1 WHERE user_id % 40 = {}",
+                                    k % 40
+                                ),
+                            )
+                            .await;
+                            exec(&mut conn, "VACUUM public.users").await;
+                        }
+                        "reload" => exec(&mut conn, "INSERT INTO cdp.filter_changes (xid, source) VALUES (pg_current_xact_id(), 'users')").await,
+                        _ => {}
                     }
-                    "bulk write" => {
-                        exec(
-                            &mut conn,
-                            &format!("UPDATE public.users SET total_listings_count = coalesce(total_listings_count, 0) + 1 WHERE user_id % 40 = {}", k % 40),
-                        )
-                        .await;
-                        exec(&mut conn, "VACUUM public.users").await;
+                    if keeping {
+                        tokio::time::sleep(Duration::from_secs(3)).await;
                     }
-                    "reload" => exec(&mut conn, "INSERT INTO cdp.filter_changes (xid, source) VALUES (pg_current_xact_id(), 'users')").await,
-                    _ => {}
+                    let t = Instant::now();
+                    let response = client.preview_cohort(authed(request(k), &token)).await?.into_inner();
+                    samples.push(t.elapsed());
+                    server.push(Duration::from_millis(response.elapsed_ms as u64));
+                    matching = response.count;
                 }
-                let t = Instant::now();
-                let response = client.preview_cohort(authed(request(k), &token)).await?.into_inner();
-                samples.push(t.elapsed());
-                server.push(Duration::from_millis(response.elapsed_ms as u64));
-                matching = response.count;
+                println!(
+                    "| {conditions} conditions | {case} | {previews} | {matching} | {:.0} | {:.0} | {:.0} | {:.0} |",
+                    percentile(&mut samples, 0.5),
+                    percentile(&mut samples, 0.95),
+                    percentile(&mut samples, 1.0),
+                    percentile(&mut server, 0.5)
+                );
             }
-            println!(
-                "| {conditions} conditions | {case} | {previews} | {matching} | {:.0} | {:.0} | {:.0} | {:.0} |",
-                percentile(&mut samples, 0.5),
-                percentile(&mut samples, 0.95),
-                percentile(&mut samples, 1.0),
-                percentile(&mut server, 0.5)
-            );
         }
     }
 
