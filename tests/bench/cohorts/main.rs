@@ -222,7 +222,8 @@ async fn main() -> anyhow::Result<()> {
     let mut client = CohortServiceClient::new(channel);
     let keeping_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let keeping_addr = keeping_listener.local_addr()?;
-    tokio::spawn(cdp_server::server::serve(keeping_app.clone(), keeping_listener, shutdown.clone()));
+    let keeping_shutdown = CancellationToken::new();
+    tokio::spawn(cdp_server::server::serve(keeping_app.clone(), keeping_listener, keeping_shutdown.clone()));
     let mut keeping_client = CohortServiceClient::new(tonic::transport::Channel::from_shared(format!("http://{keeping_addr}"))?.connect().await?);
     let id = uuid::Uuid::new_v4();
     let email = format!("bench-{}@cdp.test", &id.simple().to_string()[..8]);
@@ -323,6 +324,9 @@ async fn main() -> anyhow::Result<()> {
             }
         }
     }
+
+    // The second server's background pass would work on the writes below: stop it.
+    keeping_shutdown.cancel();
 
     // Where a preview's time goes: its two statements alone, one after the other (owner, no RLS).
     println!("\n| 6-condition preview, parts alone | median ms of 5 |\n|---|---|");
