@@ -10,7 +10,15 @@ set -euo pipefail
 cdp=${1:?usage: run.sh path/to/cdp}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-[ -x /usr/bin/chromium ] || { echo "e2e: /usr/bin/chromium is missing (apt-get install chromium)"; exit 1; }
+# Debian's Chromium drives the browser; a fresh Debian machine gets it from the Debian mirror.
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "e2e: installing Debian's chromium (first run on this machine)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+  else
+    echo "e2e: /usr/bin/chromium is missing (sudo apt-get install chromium)"; exit 1
+  fi
+fi
 (cd "$here" && { [ -d node_modules/playwright-core ] && cmp -s package-lock.json node_modules/.package-lock.json 2>/dev/null || npm ci --no-audit --no-fund --loglevel=error; })
 db="cdp_e2e_$$"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
