@@ -36,12 +36,6 @@ struct Permissions {
     names: Vec<String>,
 }
 
-#[derive(QueryableByName)]
-struct Snapshot {
-    #[diesel(sql_type = Text)]
-    snapshot: String,
-}
-
 /// Runs the pass every `every` until `shutdown`.
 pub async fn run(db: Db, cache: Arc<PreviewCache>, every: Duration, shutdown: CancellationToken) {
     tracing::info!(every_secs = every.as_secs(), window_secs = KEEP_CURRENT_FOR.as_secs(), "keeping previews' condition sets current");
@@ -62,10 +56,9 @@ pub async fn run(db: Db, cache: Arc<PreviewCache>, every: Duration, shutdown: Ca
 
 /// One scope: catch up to now as its last previewer, then re-evaluate and rescan what is stale.
 async fn keep_scope_current(db: &Db, cache: &PreviewCache, scope: &str, claims: &serde_json::Value) -> Result<(), CohortError> {
-    let guard = cache.lock().await;
-    let mut tx = db.begin_snapshot_as(claims).await?;
-    // The scope is the previewer's permission set, so what they may see: read nothing as them
-    // unless it still is (a suspended user or a changed role forgets the scope).
+    let (mut tx, generation) = preview::begin_caught_up(db, cache, scope, claims).await?;
+    // The scope is the previewer's permission set, so what they may see: keep nothing read as
+    // them unless it still is (a suspended user or a changed role forgets the scope).
     let held: BTreeSet<String> = sql_query("SELECT coalesce(array_agg(p.name), '{}') AS names FROM cdp.permissions p WHERE cdp.has_permission(p.name)")
         .get_result::<Permissions>(&mut *tx)
         .await?
@@ -76,9 +69,6 @@ async fn keep_scope_current(db: &Db, cache: &PreviewCache, scope: &str, claims: 
         cache.forget(scope);
         return Ok(());
     }
-    let snapshot = sql_query("SELECT pg_current_snapshot()::text AS snapshot").get_result::<Snapshot>(&mut *tx).await?.snapshot;
-    let generation = preview::catch_up(&mut tx, cache, scope, snapshot).await?;
-    drop(guard);
 
     let stale = cache.stale(scope, generation);
     if stale.pending.is_empty() && stale.dropped.is_empty() {

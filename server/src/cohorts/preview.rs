@@ -16,7 +16,7 @@ use crate::{
     auth::principal::Principal,
     conditions::{self, Catalogue, CompileOptions, CompiledFilter, Join, Sql},
     config::Config,
-    db::Db,
+    db::{Db, Tx},
     metrics::PREVIEW_SETS,
 };
 use cdp_proto::cdp::v1 as pb;
@@ -153,14 +153,8 @@ pub async fn preview(
     let filter = conditions::compile(Catalogue::standard(), &definition, &options)?;
 
     let scope: String = principal.permissions.iter().cloned().collect::<Vec<_>>().join(",");
-    // The snapshot is taken and the scope's kept sets brought up to it under the cache's lock,
-    // so that the sets only ever move forward (see preview_cache).
-    let guard = cache.lock().await;
-    let mut tx = db.begin_snapshot_as(&principal.claims).await?;
-    let snapshot = sql_query("SELECT pg_current_snapshot()::text AS snapshot").get_result::<Snapshot>(&mut *tx).await?.snapshot;
-    let generation = catch_up(&mut tx, cache, &scope, snapshot).await?;
+    let (mut tx, generation) = begin_caught_up(db, cache, &scope, &principal.claims).await?;
     cache.previewed(&scope, &principal.claims);
-    drop(guard);
     conditions::check_references(&mut tx, &filter).await?;
     tune_for_scans(&mut tx).await?;
     let sets = Sets { cache, scope, generation, background: false };
@@ -211,11 +205,22 @@ pub async fn preview(
     })
 }
 
+/// Opens a read-only snapshot transaction as `claims` and brings `scope` up to it, under the
+/// cache's lock so that a scope's sets only ever move forward (see preview_cache). Returns the
+/// transaction and the generation to work at.
+pub(super) async fn begin_caught_up(db: &Db, cache: &PreviewCache, scope: &str, claims: &serde_json::Value) -> Result<(Tx, u64), CohortError> {
+    let _guard = cache.lock().await;
+    let mut tx = db.begin_snapshot_as(claims).await?;
+    let snapshot = sql_query("SELECT pg_current_snapshot()::text AS snapshot").get_result::<Snapshot>(&mut *tx).await?.snapshot;
+    let generation = catch_up(&mut tx, cache, scope, snapshot).await?;
+    Ok((tx, generation))
+}
+
 /// Brings `scope` from its snapshot to `snapshot` (this transaction's): reads what the writes
 /// logged since (`cdp.filter_changes`: the writers the old snapshot could not see and this one
 /// can), which the kept conditions then re-evaluate when used. Returns the generation the
 /// preview works at.
-pub(super) async fn catch_up(tx: &mut AsyncPgConnection, cache: &PreviewCache, scope: &str, snapshot: String) -> Result<u64, CohortError> {
+async fn catch_up(tx: &mut AsyncPgConnection, cache: &PreviewCache, scope: &str, snapshot: String) -> Result<u64, CohortError> {
     let Some(since) = cache.snapshot(scope) else {
         return Ok(cache.advance(scope, snapshot, &Changes::default()));
     };
